@@ -1,0 +1,116 @@
+package e2e
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+// cluster is a running etcd + kube-apiserver with our webhook configurations
+// installed and a doris-admission server answering them.
+type cluster struct {
+	env        *envtest.Environment
+	workDir    string
+	kubeconfig string
+	kubectlBin string
+	serverBin  string
+	server     *serverProcess
+}
+
+// startCluster starts the control plane from KUBEBUILDER_ASSETS, builds and
+// starts doris-admission on envtest's local serving certificate, and waits
+// until the server is ready.
+func startCluster() (*cluster, error) {
+	assets := os.Getenv("KUBEBUILDER_ASSETS")
+	if assets == "" {
+		return nil, errors.New("KUBEBUILDER_ASSETS is not set: run `make test`, which builds kube-apiserver, etcd and kubectl from source, or set it to the folder test/controlplane/build.sh prints")
+	}
+	workDir, err := os.MkdirTemp("", "doris-admission-e2e-")
+	if err != nil {
+		return nil, err
+	}
+	c := &cluster{workDir: workDir, kubectlBin: filepath.Join(assets, "kubectl")}
+	c.env = &envtest.Environment{
+		BinaryAssetsDirectory:    assets,
+		ControlPlaneStartTimeout: 2 * time.Minute,
+		ControlPlaneStopTimeout:  time.Minute,
+		WebhookInstallOptions: envtest.WebhookInstallOptions{
+			Paths:            []string{filepath.Join(repoRoot, "deploy", "kustomize", "base", "webhooks.yaml")},
+			LocalServingHost: "127.0.0.1",
+		},
+	}
+	if err := c.start(); err != nil {
+		c.stop()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *cluster) start() error {
+	if _, err := c.env.Start(); err != nil {
+		return fmt.Errorf("starting etcd and kube-apiserver: %w", err)
+	}
+	if err := c.writeKubeconfig(); err != nil {
+		return err
+	}
+	c.serverBin = filepath.Join(c.workDir, "doris-admission")
+	build := exec.Command("go", "build", "-o", c.serverBin, "./cmd/doris-admission")
+	build.Dir = repoRoot
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("building doris-admission: %w\n%s", err, out)
+	}
+	server, err := c.startServer(fmt.Sprint(c.env.WebhookInstallOptions.LocalServingPort))
+	if err != nil {
+		return err
+	}
+	c.server = server
+	return nil
+}
+
+// writeKubeconfig writes an admin kubeconfig for kubectl and the server.
+func (c *cluster) writeKubeconfig() error {
+	admin, err := c.env.AddUser(envtest.User{Name: "e2e-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return fmt.Errorf("adding the admin user: %w", err)
+	}
+	data, err := admin.KubeConfig()
+	if err != nil {
+		return fmt.Errorf("writing the admin kubeconfig: %w", err)
+	}
+	c.kubeconfig = filepath.Join(c.workDir, "kubeconfig")
+	return os.WriteFile(c.kubeconfig, data, 0o600)
+}
+
+// startServer runs doris-admission serve on the given webhook port with
+// envtest's serving certificate, and waits until it reports ready.
+func (c *cluster) startServer(port string) (*serverProcess, error) {
+	opts := c.env.WebhookInstallOptions
+	return startServerProcess(c.serverBin, c.workDir,
+		"--kubeconfig", c.kubeconfig,
+		"--cert-dir", opts.LocalServingCertDir,
+		"--host", opts.LocalServingHost,
+		"--port", port,
+	)
+}
+
+func (c *cluster) stop() {
+	if c.server != nil {
+		c.server.stop()
+	}
+	if err := c.env.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: stopping the control plane:", err)
+	}
+	os.RemoveAll(c.workDir)
+}
+
+// kubectl runs the built kubectl against the cluster and returns its combined output.
+func (c *cluster) kubectl(args ...string) (string, error) {
+	cmd := exec.Command(c.kubectlBin, append([]string{"--kubeconfig", c.kubeconfig}, args...)...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
