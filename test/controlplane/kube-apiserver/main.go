@@ -3,8 +3,8 @@
 package main
 
 import (
-	_ "time/tzdata" // CronJob time zones, as in upstream
 	"os"
+	_ "time/tzdata" // CronJob time zones, as in upstream
 
 	"k8s.io/component-base/cli"
 	_ "k8s.io/component-base/logs/json/register"

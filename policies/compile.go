@@ -1,0 +1,168 @@
+package policies
+
+import (
+	"fmt"
+	"sync"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	"k8s.io/apimachinery/pkg/util/version"
+	plugincel "k8s.io/apiserver/pkg/admission/plugin/cel"
+	"k8s.io/apiserver/pkg/admission/plugin/policy/mutating/patch"
+	"k8s.io/apiserver/pkg/admission/plugin/policy/validating"
+	"k8s.io/apiserver/pkg/admission/plugin/webhook/matchconditions"
+	"k8s.io/apiserver/pkg/cel/environment"
+
+	"github.com/doris-admission/doris-admission/policies/api/v1alpha1"
+)
+
+// CompatibilityVersion is the Kubernetes version whose CEL environment and
+// libraries policies are compiled with, so an expression means here what it
+// means in a native admission policy on that version.
+var CompatibilityVersion = version.MajorMinor(1, 37)
+
+// baseEnvSet is the Kubernetes base CEL environment, built once.
+var baseEnvSet = sync.OnceValue(func() *environment.EnvSet {
+	return environment.MustBaseEnvSet(CompatibilityVersion)
+})
+
+// compiled is a policy ready to evaluate. Compile errors are kept as data: the
+// evaluators report them at admission time, where failurePolicy decides.
+type compiled struct {
+	Policy
+	criteria *criteria
+	failure  admissionregistrationv1.FailurePolicyType
+	// problems are the compile and type-check errors found at load time.
+	problems []ExpressionError
+
+	// A ValidatingPolicy's checks and what a failure does.
+	validator validating.Validator
+	actions   []admissionregistrationv1.ValidationAction
+
+	// A MutatingPolicy's conditions and patches, and its compiler, which makes
+	// the per-request context its variables are evaluated in.
+	conditions matchconditions.Matcher
+	patchers   []patch.Patcher
+	compiler   *plugincel.CompositedCompiler
+}
+
+// compile turns a policy into evaluators. It never fails: whatever does not
+// compile is reported in problems and enforced per failurePolicy.
+func compile(p Policy, checker *typeChecker) *compiled {
+	c := &compiled{Policy: p, failure: admissionregistrationv1.Fail}
+	criteria, err := newCriteria(p.matchConstraints())
+	c.criteria = criteria
+	if err != nil {
+		c.problems = append(c.problems, ExpressionError{Field: "spec.matchConstraints", Message: err.Error()})
+	}
+	if p.Mutating != nil {
+		c.compileMutating(p.Mutating)
+	} else {
+		c.compileValidating(p.Validating)
+	}
+	c.problems = append(c.problems, checker.check(p)...)
+	return c
+}
+
+func (c *compiled) compileValidating(p *v1alpha1.ValidatingPolicy) {
+	spec := p.Spec
+	if spec.FailurePolicy != nil {
+		c.failure = *spec.FailurePolicy
+	}
+	c.actions = spec.ValidationActions
+	if len(c.actions) == 0 {
+		c.actions = []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny}
+	}
+	opts := plugincel.OptionalVariableDeclarations{HasParams: spec.ParamKind != nil, HasAuthorizer: true}
+	messageOpts := plugincel.OptionalVariableDeclarations{HasParams: spec.ParamKind != nil}
+	compiler, err := plugincel.NewCompositedCompiler(baseEnvSet())
+	if err != nil {
+		c.validator = validating.NewValidator(nil, nil, nil, nil, &c.failure, fmt.Errorf("building the CEL environment: %w", err))
+		return
+	}
+	compiler.CompileAndStoreVariables(variableAccessors(spec.Variables), opts, environment.StoredExpressions)
+	validations := make([]plugincel.ExpressionAccessor, len(spec.Validations))
+	messages := make([]plugincel.ExpressionAccessor, len(spec.Validations))
+	for i, v := range spec.Validations {
+		validations[i] = &validating.ValidationCondition{Expression: v.Expression, Message: v.Message, Reason: v.Reason}
+		if v.MessageExpression != "" {
+			messages[i] = &validating.MessageExpressionCondition{MessageExpression: v.MessageExpression}
+		}
+	}
+	audits := make([]plugincel.ExpressionAccessor, len(spec.AuditAnnotations))
+	for i, a := range spec.AuditAnnotations {
+		audits[i] = &validating.AuditAnnotationCondition{Key: a.Key, ValueExpression: a.ValueExpression}
+	}
+	c.validator = validating.NewValidator(
+		compiler.CompileCondition(validations, opts, environment.StoredExpressions),
+		compileConditions(compiler, spec.MatchConditions, &c.failure, p.Name, opts),
+		compiler.CompileCondition(audits, opts, environment.StoredExpressions),
+		compiler.CompileCondition(messages, messageOpts, environment.StoredExpressions),
+		&c.failure,
+		nil,
+	)
+}
+
+func (c *compiled) compileMutating(p *v1alpha1.MutatingPolicy) {
+	spec := p.Spec
+	if spec.FailurePolicy != nil {
+		c.failure = *spec.FailurePolicy
+	}
+	opts := plugincel.OptionalVariableDeclarations{HasParams: spec.ParamKind != nil, HasAuthorizer: true}
+	compiler, err := plugincel.NewCompositedCompiler(baseEnvSet())
+	if err != nil {
+		c.problems = append(c.problems, ExpressionError{Field: "spec", Message: fmt.Sprintf("building the CEL environment: %v", err)})
+		return
+	}
+	c.compiler = compiler
+	compiler.CompileAndStoreVariables(variableAccessors(spec.Variables), opts, environment.StoredExpressions)
+	c.conditions = compileConditions(compiler, spec.MatchConditions, &c.failure, p.Name, opts)
+	patchOpts := opts
+	patchOpts.HasPatchTypes = true
+	c.problems = append(c.problems, checkPatchTypes(spec.Mutations)...)
+	for _, m := range mutationExpressions(spec.Mutations) {
+		evaluator := compiler.CompileMutatingEvaluator(m.accessor, patchOpts, environment.StoredExpressions)
+		if _, ok := m.accessor.(*patch.JSONPatchCondition); ok {
+			c.patchers = append(c.patchers, patch.NewJSONPatcher(evaluator))
+		} else {
+			c.patchers = append(c.patchers, patch.NewApplyConfigurationPatcher(evaluator))
+		}
+	}
+}
+
+// checkPatchTypes reports mutations whose patchType does not match the patch they carry.
+func checkPatchTypes(mutations []admissionregistrationv1.Mutation) []ExpressionError {
+	var problems []ExpressionError
+	for i, m := range mutations {
+		field := fmt.Sprintf("spec.mutations[%d]", i)
+		switch {
+		case m.JSONPatch != nil && m.ApplyConfiguration != nil:
+			problems = append(problems, ExpressionError{Field: field, Message: "set either jsonPatch or applyConfiguration, not both"})
+		case m.JSONPatch == nil && m.ApplyConfiguration == nil:
+			problems = append(problems, ExpressionError{Field: field, Message: "set jsonPatch or applyConfiguration"})
+		case m.JSONPatch != nil && m.PatchType != admissionregistrationv1.PatchTypeJSONPatch,
+			m.ApplyConfiguration != nil && m.PatchType != admissionregistrationv1.PatchTypeApplyConfiguration:
+			problems = append(problems, ExpressionError{Field: field + ".patchType", Message: fmt.Sprintf("patchType %q does not match the patch: use JSONPatch with jsonPatch, ApplyConfiguration with applyConfiguration", m.PatchType)})
+		}
+	}
+	return problems
+}
+
+// compileConditions compiles matchConditions, or returns nil when there are none.
+func compileConditions(compiler *plugincel.CompositedCompiler, conditions []admissionregistrationv1.MatchCondition, failure *admissionregistrationv1.FailurePolicyType, name string, opts plugincel.OptionalVariableDeclarations) matchconditions.Matcher {
+	if len(conditions) == 0 {
+		return nil
+	}
+	accessors := make([]plugincel.ExpressionAccessor, len(conditions))
+	for i := range conditions {
+		accessors[i] = (*matchconditions.MatchCondition)(&conditions[i])
+	}
+	return matchconditions.NewMatcher(compiler.CompileCondition(accessors, opts, environment.StoredExpressions), failure, "policy", "validate", name)
+}
+
+func variableAccessors(variables []admissionregistrationv1.Variable) []plugincel.NamedExpressionAccessor {
+	out := make([]plugincel.NamedExpressionAccessor, len(variables))
+	for i, v := range variables {
+		out[i] = &validating.Variable{Name: v.Name, Expression: v.Expression}
+	}
+	return out
+}

@@ -1,0 +1,187 @@
+package policies
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/managedfields"
+	"k8s.io/apiserver/pkg/admission"
+	"k8s.io/apiserver/pkg/admission/plugin/policy/matching"
+	"k8s.io/apiserver/pkg/cel/openapi/resolver"
+	"k8s.io/client-go/applyconfigurations"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	corelisters "k8s.io/client-go/listers/core/v1"
+)
+
+// OriginBuiltin marks the policies that ship inside the binary.
+const OriginBuiltin = "built-in"
+
+// Config is what the engine needs from where it runs: a cluster's caches for
+// `serve`, or what the input files say for the offline commands.
+type Config struct {
+	// Mapper maps kinds to resources, for type checking and offline requests.
+	Mapper meta.RESTMapper
+	// Schemas resolves the schema of a kind, for type checking.
+	Schemas resolver.SchemaResolver
+	// Namespaces and Client look up a request's namespace, for
+	// namespaceSelector and namespaceObject; Client is asked on a cache miss.
+	Namespaces corelisters.NamespaceLister
+	Client     kubernetes.Interface
+}
+
+// Engine evaluates the loaded policies against requests. Load swaps the
+// policy set atomically; evaluation never waits for a load.
+type Engine struct {
+	mapper    meta.RESTMapper
+	matcher   *matching.Matcher
+	objects   admission.ObjectInterfaces
+	converter managedfields.TypeConverter
+	checker   *typeChecker
+
+	loadMu  sync.Mutex
+	byKey   map[compileKey]*compiled
+	current atomic.Pointer[policySet]
+}
+
+// policySet is the enforced policies, in evaluation order.
+type policySet struct {
+	mutating   []*compiled
+	validating []*compiled
+}
+
+// compileKey identifies one generation of one policy from one origin.
+type compileKey struct {
+	kind, name, origin string
+	generation         int64
+}
+
+// NewEngine returns an engine with no policies loaded.
+func NewEngine(cfg Config) *Engine {
+	e := &Engine{
+		mapper:    cfg.Mapper,
+		matcher:   matching.NewMatcher(cfg.Namespaces, cfg.Client),
+		objects:   admission.NewObjectInterfacesFromScheme(clientgoscheme.Scheme),
+		converter: applyconfigurations.NewTypeConverter(clientgoscheme.Scheme),
+		checker:   &typeChecker{schemas: cfg.Schemas, mapper: cfg.Mapper},
+		byKey:     map[compileKey]*compiled{},
+	}
+	e.current.Store(&policySet{})
+	return e
+}
+
+// Loaded is a policy as the engine holds it, with what is wrong with it.
+type Loaded struct {
+	Policy
+	// Problems are the expressions that do not compile or type-check; the
+	// policy is enforced, and each of these fails per its failurePolicy.
+	Problems []ExpressionError
+	// Kinds are the resources the policy's rules name, for listings.
+	Resources []string
+}
+
+// Load compiles the policies that are new or changed (by generation), reuses
+// the others, and makes exactly these the enforced set. It returns them in
+// evaluation order: built-in policies first, then by name.
+func (e *Engine) Load(policies []Policy) []Loaded {
+	e.loadMu.Lock()
+	defer e.loadMu.Unlock()
+	sorted := slices.Clone(policies)
+	slices.SortStableFunc(sorted, comparePolicies)
+	next := &policySet{}
+	byKey := make(map[compileKey]*compiled, len(sorted))
+	loaded := make([]Loaded, 0, len(sorted))
+	for _, p := range sorted {
+		key := compileKey{p.Kind(), p.Name(), p.Origin, p.Generation()}
+		c, ok := e.byKey[key]
+		if !ok {
+			c = compile(p, e.checker)
+		}
+		byKey[key] = c
+		if p.Mutating != nil {
+			next.mutating = append(next.mutating, c)
+		} else {
+			next.validating = append(next.validating, c)
+		}
+		loaded = append(loaded, Loaded{Policy: p, Problems: c.problems, Resources: resourcesOf(p)})
+	}
+	e.byKey = byKey
+	e.current.Store(next)
+	return loaded
+}
+
+// comparePolicies orders built-in policies first, then by name and kind.
+func comparePolicies(a, b Policy) int {
+	if ab, bb := a.Origin == OriginBuiltin, b.Origin == OriginBuiltin; ab != bb {
+		if ab {
+			return -1
+		}
+		return 1
+	}
+	return cmp.Or(cmp.Compare(a.Name(), b.Name()), cmp.Compare(a.Kind(), b.Kind()), cmp.Compare(a.Origin, b.Origin))
+}
+
+// resourcesOf lists the resources p's rules name, as group/resource.
+func resourcesOf(p Policy) []string {
+	m := p.matchConstraints()
+	if m == nil {
+		return nil
+	}
+	var out []string
+	for _, rule := range m.ResourceRules {
+		for _, group := range rule.APIGroups {
+			for _, res := range rule.Resources {
+				name := res
+				if group != "" {
+					name = res + "." + group
+				}
+				if !slices.Contains(out, name) {
+					out = append(out, name)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// match reports whether c applies to req, and the versioned attributes to
+// evaluate it on (created on first use, shared by the policies of a request).
+func (e *Engine) match(c *compiled, req *Request, versioned **admission.VersionedAttributes) (bool, schema.GroupVersionResource, error) {
+	ok, gvr, gvk, err := e.matcher.Matches(req, e.objects, c.criteria)
+	if err != nil || !ok {
+		return false, gvr, err
+	}
+	if *versioned == nil {
+		if *versioned, err = admission.NewVersionedAttributes(req, gvk, e.objects); err != nil {
+			return false, gvr, fmt.Errorf("converting the object to %s: %w", gvk, err)
+		}
+	} else if err := admission.ConvertVersionedAttributes(*versioned, gvk, e.objects); err != nil {
+		return false, gvr, fmt.Errorf("converting the object to %s: %w", gvk, err)
+	}
+	return true, gvr, nil
+}
+
+// namespace is the request's namespace object, or nil for cluster-scoped objects.
+func (e *Engine) namespace(ctx context.Context, req *Request) (*corev1.Namespace, error) {
+	if req.GetNamespace() == "" {
+		return nil, nil
+	}
+	ns, err := e.matcher.GetNamespace(ctx, req.GetNamespace())
+	if err != nil {
+		return nil, fmt.Errorf("looking up namespace %s: %w", req.GetNamespace(), err)
+	}
+	return ns, nil
+}
+
+// toUnstructured returns obj's content as a map.
+func toUnstructured(obj runtime.Object) (map[string]any, error) {
+	return runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+}

@@ -1,0 +1,165 @@
+package policies
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apiserver/pkg/admission"
+	plugincel "k8s.io/apiserver/pkg/admission/plugin/cel"
+	"k8s.io/apiserver/pkg/admission/plugin/policy/mutating/patch"
+	celconfig "k8s.io/apiserver/pkg/apis/cel"
+)
+
+// MutateResult is what the mutating policies made of a request's object.
+type MutateResult struct {
+	// Object is the mutated object; nil when no policy changed it.
+	Object *unstructured.Unstructured
+	// Applied names the policies that changed the object, in order.
+	Applied []string
+	// Warnings are for the client: policies that failed and were ignored.
+	Warnings []string
+}
+
+// PolicyError is a policy that could not be evaluated and whose failurePolicy
+// is Fail, so the request must be rejected.
+type PolicyError struct {
+	Policy     string
+	Field      string
+	Expression string
+	Err        error
+}
+
+func (e *PolicyError) Error() string {
+	if e.Field == "" {
+		return fmt.Sprintf("policy %s failed: %v", e.Policy, e.Err)
+	}
+	return fmt.Sprintf("policy %s failed at %s (expression %q): %v", e.Policy, e.Field, e.Expression, e.Err)
+}
+
+func (e *PolicyError) Unwrap() error { return e.Err }
+
+// Mutate applies every matching MutatingPolicy to req's object, in order,
+// each seeing the result of the ones before. Policies that asked for
+// reinvocation run once more if a later policy changed the object. A policy
+// that fails with failurePolicy Fail fails the request with a *PolicyError;
+// with Ignore, its changes are dropped and a warning says so.
+func (e *Engine) Mutate(ctx context.Context, req *Request) (*MutateResult, error) {
+	set := e.current.Load()
+	result := &MutateResult{}
+	if req.GetObject() == nil || len(set.mutating) == 0 {
+		return result, nil
+	}
+	var versioned *admission.VersionedAttributes
+	var reinvoke []*compiled
+	changedAt := -1
+	for i, c := range set.mutating {
+		changed, err := e.mutateWith(ctx, c, req, &versioned, result)
+		if err != nil {
+			return nil, err
+		}
+		if changed {
+			changedAt = i
+		}
+		if c.Mutating.Spec.ReinvocationPolicy == admissionregistrationv1.IfNeededReinvocationPolicy {
+			reinvoke = append(reinvoke, c)
+		}
+	}
+	// Only policies that ran before the last change need to see it.
+	for _, c := range reinvoke {
+		if slices.Index(set.mutating, c) >= changedAt {
+			break
+		}
+		if _, err := e.mutateWith(ctx, c, req, &versioned, result); err != nil {
+			return nil, err
+		}
+	}
+	if len(result.Applied) > 0 {
+		content, err := toUnstructured(versioned.VersionedObject.Object())
+		if err != nil {
+			return nil, fmt.Errorf("reading the mutated object: %w", err)
+		}
+		result.Object = &unstructured.Unstructured{Object: content}
+	}
+	return result, nil
+}
+
+// mutateWith applies one policy; it reports whether the object changed.
+func (e *Engine) mutateWith(ctx context.Context, c *compiled, req *Request, versioned **admission.VersionedAttributes, result *MutateResult) (bool, error) {
+	ok, gvr, err := e.match(c, req, versioned)
+	if err == nil && !ok {
+		return false, nil
+	}
+	before := (*versioned)
+	var changed bool
+	if err == nil {
+		snapshot := before.VersionedObject.Object()
+		changed, err = e.applyPatches(ctx, c, req, gvr, before)
+		if err != nil {
+			before.VersionedObject.Set(snapshot)
+		}
+	}
+	if err == nil {
+		if changed {
+			result.Applied = append(result.Applied, c.Name())
+		}
+		return changed, nil
+	}
+	if c.failure == admissionregistrationv1.Ignore {
+		result.Warnings = append(result.Warnings, fmt.Sprintf("%v; ignored (failurePolicy: Ignore)", err))
+		return false, nil
+	}
+	return false, err
+}
+
+// applyPatches runs c's matchConditions and mutations on versioned.
+func (e *Engine) applyPatches(ctx context.Context, c *compiled, req *Request, gvr schema.GroupVersionResource, versioned *admission.VersionedAttributes) (bool, error) {
+	ns, err := e.namespace(ctx, req)
+	if err != nil {
+		return false, &PolicyError{Policy: c.Name(), Err: err}
+	}
+	ctx = c.compiler.CreateContext(ctx)
+	if c.conditions != nil {
+		match := c.conditions.Match(ctx, versioned, nil, nil)
+		if match.Error != nil {
+			return false, &PolicyError{Policy: c.Name(), Field: "spec.matchConditions", Err: match.Error}
+		}
+		if !match.Matches {
+			return false, nil
+		}
+	}
+	changed := false
+	for i, patcher := range c.patchers {
+		before := versioned.VersionedObject.Object()
+		obj, err := patcher.Patch(ctx, patch.Request{
+			MatchedResource:     gvr,
+			VersionedAttributes: versioned,
+			ObjectInterfaces:    e.objects,
+			OptionalVariables:   plugincel.OptionalVariableBindings{},
+			Namespace:           ns,
+			TypeConverter:       e.converter,
+		}, celconfig.RuntimeCELCostBudget)
+		if err != nil {
+			field, expression := mutationField(c, i)
+			return false, &PolicyError{Policy: c.Name(), Field: field, Expression: expression, Err: err}
+		}
+		if !equality.Semantic.DeepEqual(before, obj) {
+			versioned.UpdateObject(obj)
+			changed = true
+		}
+	}
+	return changed, nil
+}
+
+// mutationField names the i-th mutation of c and its expression.
+func mutationField(c *compiled, i int) (string, string) {
+	exprs := mutationExpressions(c.Mutating.Spec.Mutations)
+	if i >= len(exprs) {
+		return "spec.mutations", ""
+	}
+	return exprs[i].field, exprs[i].accessor.GetExpression()
+}

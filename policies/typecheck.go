@@ -1,0 +1,333 @@
+package policies
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/google/cel-go/cel"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/version"
+	plugincel "k8s.io/apiserver/pkg/admission/plugin/cel"
+	"k8s.io/apiserver/pkg/admission/plugin/policy/mutating/patch"
+	"k8s.io/apiserver/pkg/admission/plugin/policy/validating"
+	"k8s.io/apiserver/pkg/admission/plugin/webhook/matchconditions"
+	apiservercel "k8s.io/apiserver/pkg/cel"
+	"k8s.io/apiserver/pkg/cel/common"
+	"k8s.io/apiserver/pkg/cel/environment"
+	"k8s.io/apiserver/pkg/cel/library"
+	"k8s.io/apiserver/pkg/cel/mutation"
+	"k8s.io/apiserver/pkg/cel/openapi"
+	"k8s.io/apiserver/pkg/cel/openapi/resolver"
+)
+
+// maxKindsToCheck bounds the kinds a policy's expressions are checked
+// against, as Kubernetes does for native policies.
+const maxKindsToCheck = 10
+
+// ExpressionError is what is wrong with one expression of a policy.
+type ExpressionError struct {
+	// Field holds the expression, e.g. spec.validations[0].expression.
+	Field string
+	// Expression is the CEL source.
+	Expression string
+	// Message is the compiler's message, with the position in the expression.
+	Message string
+}
+
+func (e ExpressionError) Error() string {
+	if e.Expression == "" {
+		return fmt.Sprintf("%s: %s", e.Field, e.Message)
+	}
+	return fmt.Sprintf("%s: %s\n  expression: %s", e.Field, e.Message, e.Expression)
+}
+
+// typeChecker compiles a policy's expressions with object, oldObject and
+// params typed by the schemas of the kinds the policy matches, so a field that
+// does not exist is an error at load time, not when the expression first runs.
+type typeChecker struct {
+	schemas resolver.SchemaResolver
+	mapper  meta.RESTMapper
+}
+
+// fieldExpression is one expression of a policy and the field that holds it.
+type fieldExpression struct {
+	field    string
+	accessor plugincel.ExpressionAccessor
+	variable string // set for spec.variables entries
+}
+
+// check returns every expression of p that does not compile: first as it
+// runs (untyped objects, return types enforced), then against the schema of
+// each kind p matches, which finds fields that do not exist.
+func (t *typeChecker) check(p Policy) []ExpressionError {
+	kinds := append([]kindType{{}}, t.matchedKinds(p)...)
+	var problems []ExpressionError
+	reported := map[string]bool{}
+	for _, kind := range kinds {
+		for _, problem := range t.checkKind(p, kind) {
+			if reported[problem.Field] {
+				continue
+			}
+			reported[problem.Field] = true
+			if len(kinds) > 1 && kind.declType != nil {
+				problem.Message = fmt.Sprintf("for %s: %s", kind.gvk.Kind, problem.Message)
+			}
+			problems = append(problems, problem)
+		}
+	}
+	return problems
+}
+
+// kindType is a matched kind and its CEL type (nil when its schema is unknown).
+type kindType struct {
+	gvk      schema.GroupVersionKind
+	declType *apiservercel.DeclType
+}
+
+func (t *typeChecker) checkKind(p Policy, kind kindType) []ExpressionError {
+	hasParams := paramKind(p) != nil
+	envSet, err := checkingEnvSet(kind.declType, t.paramsType(p), hasParams, p.Mutating != nil)
+	if err != nil {
+		return []ExpressionError{{Field: "spec", Message: fmt.Sprintf("building the CEL environment: %v", err)}}
+	}
+	compiler, err := plugincel.NewCompositedCompilerForTypeChecking(envSet)
+	if err != nil {
+		return []ExpressionError{{Field: "spec", Message: fmt.Sprintf("building the CEL environment: %v", err)}}
+	}
+	// Only the untyped pass checks return types: that is the pass that
+	// compiles as the expression will run.
+	compiler.Compiler = &checkingCompiler{composited: compiler, returnTypes: kind.declType == nil}
+	opts := plugincel.OptionalVariableDeclarations{HasParams: hasParams, HasAuthorizer: true}
+	var problems []ExpressionError
+	for _, e := range expressionsOf(p) {
+		var result plugincel.CompilationResult
+		if e.variable != "" {
+			result = compiler.CompileAndStoreVariable(&validating.Variable{Name: e.variable, Expression: e.accessor.GetExpression()}, opts, environment.NewExpressions)
+		} else {
+			result = compiler.CompileCELExpression(e.accessor, opts, environment.NewExpressions)
+		}
+		if result.Error != nil {
+			problems = append(problems, ExpressionError{Field: e.field, Expression: e.accessor.GetExpression(), Message: result.Error.Detail})
+		}
+	}
+	return problems
+}
+
+// matchedKinds resolves the kinds named by p's resource rules whose schemas
+// are known, with their types.
+func (t *typeChecker) matchedKinds(p Policy) []kindType {
+	var kinds []kindType
+	seen := map[schema.GroupVersionKind]bool{}
+	if m := p.matchConstraints(); m != nil {
+		for _, rule := range m.ResourceRules {
+			for _, gvk := range t.ruleKinds(rule.Rule) {
+				if seen[gvk] || len(kinds) == maxKindsToCheck {
+					continue
+				}
+				seen[gvk] = true
+				if declType := t.declType(gvk); declType != nil {
+					kinds = append(kinds, kindType{gvk, declType})
+				}
+			}
+		}
+	}
+	return kinds
+}
+
+// ruleKinds lists the kinds a rule names exactly; wildcards are skipped, as
+// they match kinds whose schemas cannot all be known.
+func (t *typeChecker) ruleKinds(rule admissionregistrationv1.Rule) []schema.GroupVersionKind {
+	var out []schema.GroupVersionKind
+	for _, group := range rule.APIGroups {
+		for _, ver := range rule.APIVersions {
+			for _, res := range rule.Resources {
+				if group == "*" || ver == "*" || strings.Contains(res, "*") || strings.Contains(res, "/") {
+					continue
+				}
+				gvk, err := t.mapper.KindFor(schema.GroupVersionResource{Group: group, Version: ver, Resource: res})
+				if err == nil {
+					out = append(out, gvk)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// declType is the CEL type of gvk, or nil when its schema is not known.
+func (t *typeChecker) declType(gvk schema.GroupVersionKind) *apiservercel.DeclType {
+	if gvk.Empty() {
+		return nil
+	}
+	s, err := t.schemas.ResolveSchema(gvk)
+	if err != nil {
+		return nil
+	}
+	declType := common.SchemaDeclType(&openapi.Schema{Schema: s}, true)
+	if declType == nil {
+		return nil
+	}
+	return declType.MaybeAssignTypeName(typeName(gvk))
+}
+
+// paramsType is the CEL type of p's parameter kind, or nil when unknown.
+func (t *typeChecker) paramsType(p Policy) *apiservercel.DeclType {
+	kind := paramKind(p)
+	if kind == nil {
+		return nil
+	}
+	gv, err := schema.ParseGroupVersion(kind.APIVersion)
+	if err != nil {
+		return nil
+	}
+	return t.declType(gv.WithKind(kind.Kind))
+}
+
+// typeName names the CEL object type of a kind uniquely within an environment.
+func typeName(gvk schema.GroupVersionKind) string {
+	return strings.NewReplacer(".", "_", "/", "_").Replace(gvk.Group + "_" + gvk.Version + "_" + gvk.Kind)
+}
+
+func paramKind(p Policy) *admissionregistrationv1.ParamKind {
+	if p.Mutating != nil {
+		return p.Mutating.Spec.ParamKind
+	}
+	return p.Validating.Spec.ParamKind
+}
+
+// expressionsOf lists every expression of p with the field that holds it,
+// variables first, in the order they are compiled at run time.
+func expressionsOf(p Policy) []fieldExpression {
+	var out []fieldExpression
+	var variables []admissionregistrationv1.Variable
+	var conditions []admissionregistrationv1.MatchCondition
+	if p.Mutating != nil {
+		variables, conditions = p.Mutating.Spec.Variables, p.Mutating.Spec.MatchConditions
+	} else {
+		variables, conditions = p.Validating.Spec.Variables, p.Validating.Spec.MatchConditions
+	}
+	for i, v := range variables {
+		out = append(out, fieldExpression{field: fmt.Sprintf("spec.variables[%d].expression", i), accessor: &validating.Variable{Name: v.Name, Expression: v.Expression}, variable: v.Name})
+	}
+	for i := range conditions {
+		out = append(out, fieldExpression{field: fmt.Sprintf("spec.matchConditions[%d].expression", i), accessor: (*matchconditions.MatchCondition)(&conditions[i])})
+	}
+	if p.Mutating != nil {
+		return append(out, mutationExpressions(p.Mutating.Spec.Mutations)...)
+	}
+	for i, v := range p.Validating.Spec.Validations {
+		out = append(out, fieldExpression{field: fmt.Sprintf("spec.validations[%d].expression", i), accessor: &validating.ValidationCondition{Expression: v.Expression}})
+		if v.MessageExpression != "" {
+			out = append(out, fieldExpression{field: fmt.Sprintf("spec.validations[%d].messageExpression", i), accessor: &validating.MessageExpressionCondition{MessageExpression: v.MessageExpression}})
+		}
+	}
+	for i, a := range p.Validating.Spec.AuditAnnotations {
+		out = append(out, fieldExpression{field: fmt.Sprintf("spec.auditAnnotations[%d].valueExpression", i), accessor: &validating.AuditAnnotationCondition{Key: a.Key, ValueExpression: a.ValueExpression}})
+	}
+	return out
+}
+
+func mutationExpressions(mutations []admissionregistrationv1.Mutation) []fieldExpression {
+	var out []fieldExpression
+	for i, m := range mutations {
+		switch {
+		case m.JSONPatch != nil && m.ApplyConfiguration != nil:
+			// Reported by checkPatchTypes; neither is run.
+		case m.JSONPatch != nil:
+			out = append(out, fieldExpression{field: fmt.Sprintf("spec.mutations[%d].jsonPatch.expression", i), accessor: &patch.JSONPatchCondition{Expression: m.JSONPatch.Expression}})
+		case m.ApplyConfiguration != nil:
+			out = append(out, fieldExpression{field: fmt.Sprintf("spec.mutations[%d].applyConfiguration.expression", i), accessor: &patch.ApplyConfigurationCondition{Expression: m.ApplyConfiguration.Expression}})
+		}
+	}
+	return out
+}
+
+// checkingEnvSet is the runtime environment with object, oldObject and params
+// typed where their types are known.
+func checkingEnvSet(objectType, paramsType *apiservercel.DeclType, hasParams, patchTypes bool) (*environment.EnvSet, error) {
+	requestType := plugincel.BuildRequestType()
+	namespaceType := plugincel.BuildNamespaceType()
+	declTypes := []*apiservercel.DeclType{namespaceType, requestType}
+	opts := []cel.EnvOption{
+		cel.Variable(plugincel.NamespaceVarName, namespaceType.CelType()),
+		cel.Variable(plugincel.RequestVarName, requestType.CelType()),
+		cel.Variable(plugincel.AuthorizerVarName, library.AuthorizerType),
+		cel.Variable(plugincel.RequestResourceAuthorizerVarName, library.ResourceCheckType),
+	}
+	opts = append(opts, typedVariables(objectType, plugincel.ObjectVarName, plugincel.OldObjectVarName)...)
+	if objectType != nil {
+		declTypes = append(declTypes, objectType)
+	}
+	if hasParams {
+		opts = append(opts, typedVariables(paramsType, plugincel.ParamsVarName)...)
+		if paramsType != nil && paramsType != objectType {
+			declTypes = append(declTypes, paramsType)
+		}
+	}
+	if patchTypes {
+		opts = append(opts, common.ResolverEnvOption(&mutation.DynamicTypeResolver{}), library.JSONPatch())
+	}
+	return baseEnvSet().Extend(environment.VersionedOptions{
+		IntroducedVersion: version.MajorMinor(1, 0),
+		EnvOptions:        opts,
+		DeclTypes:         declTypes,
+	}, environment.StrictCostOpt)
+}
+
+// typedVariables declares names with declType's CEL type, or dyn when it is nil.
+func typedVariables(declType *apiservercel.DeclType, names ...string) []cel.EnvOption {
+	t := cel.DynType
+	if declType != nil {
+		t = declType.CelType()
+	}
+	opts := make([]cel.EnvOption, len(names))
+	for i, name := range names {
+		opts[i] = cel.Variable(name, t)
+	}
+	return opts
+}
+
+// checkingCompiler compiles like the runtime compiler (same return-type rules)
+// but in the typed environment and without building a program.
+type checkingCompiler struct {
+	composited  *plugincel.CompositedCompiler
+	returnTypes bool
+}
+
+func (c *checkingCompiler) CompileCELExpression(accessor plugincel.ExpressionAccessor, _ plugincel.OptionalVariableDeclarations, mode environment.Type) plugincel.CompilationResult {
+	fail := func(detail string) plugincel.CompilationResult {
+		return plugincel.CompilationResult{ExpressionAccessor: accessor, Error: &apiservercel.Error{Type: apiservercel.ErrorTypeInvalid, Detail: detail}}
+	}
+	env, err := c.composited.Env(mode)
+	if err != nil {
+		return fail(fmt.Sprintf("building the CEL environment: %v", err))
+	}
+	ast, issues := env.Compile(accessor.GetExpression())
+	if issues != nil {
+		return fail(strings.TrimSpace(issues.String()))
+	}
+	if c.returnTypes {
+		if err := checkReturnType(ast.OutputType(), accessor.ReturnTypes()); err != nil {
+			return fail(err.Error())
+		}
+	}
+	return plugincel.CompilationResult{ExpressionAccessor: accessor, OutputType: ast.OutputType()}
+}
+
+// checkReturnType applies the runtime compiler's rule: the output type must be
+// exactly one of the wanted types, unless any type is wanted.
+func checkReturnType(got *cel.Type, want []*cel.Type) error {
+	for _, w := range want {
+		if got.IsExactType(w) || cel.AnyType.IsExactType(w) {
+			return nil
+		}
+	}
+	names := make([]string, len(want))
+	for i, w := range want {
+		names[i] = w.String()
+	}
+	return errors.New("must evaluate to " + strings.Join(names, " or ") + " but evaluates to " + got.String())
+}
