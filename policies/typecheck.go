@@ -64,19 +64,28 @@ type fieldExpression struct {
 // each kind p matches, which finds fields that do not exist.
 func (t *typeChecker) check(p Policy) []ExpressionError {
 	kinds := append([]kindType{{}}, t.matchedKinds(p)...)
-	var problems []ExpressionError
-	reported := map[string]bool{}
+	byField := map[string]ExpressionError{}
 	for _, kind := range kinds {
 		for _, problem := range t.checkKind(p, kind) {
-			if reported[problem.Field] {
+			if _, seen := byField[problem.Field]; seen {
 				continue
 			}
-			reported[problem.Field] = true
-			if len(kinds) > 1 && kind.declType != nil {
+			if len(kinds) > 2 && kind.declType != nil {
 				problem.Message = fmt.Sprintf("for %s: %s", kind.gvk.Kind, problem.Message)
 			}
-			problems = append(problems, problem)
+			byField[problem.Field] = problem
 		}
+	}
+	// Report in the order the expressions appear in the policy.
+	var problems []ExpressionError
+	for _, e := range expressionsOf(p) {
+		if problem, ok := byField[e.field]; ok {
+			problems = append(problems, problem)
+			delete(byField, e.field)
+		}
+	}
+	for _, problem := range byField {
+		problems = append(problems, problem)
 	}
 	return problems
 }
@@ -267,14 +276,23 @@ func checkingEnvSet(objectType, paramsType *apiservercel.DeclType, hasParams, pa
 			declTypes = append(declTypes, paramsType)
 		}
 	}
-	if patchTypes {
-		opts = append(opts, common.ResolverEnvOption(&mutation.DynamicTypeResolver{}), library.JSONPatch())
-	}
-	return baseEnvSet().Extend(environment.VersionedOptions{
+	envSet, err := baseEnvSet().Extend(environment.VersionedOptions{
 		IntroducedVersion: version.MajorMinor(1, 0),
 		EnvOptions:        opts,
 		DeclTypes:         declTypes,
 	}, environment.StrictCostOpt)
+	if err != nil || !patchTypes {
+		return envSet, err
+	}
+	// A separate extension, as at run time: declaring types above replaces
+	// the type provider, and the patch types need theirs on top.
+	return envSet.Extend(environment.VersionedOptions{
+		IntroducedVersion: version.MajorMinor(1, 0),
+		EnvOptions: []cel.EnvOption{
+			common.ResolverEnvOption(&mutation.DynamicTypeResolver{}),
+			environment.UnversionedLib(library.JSONPatch),
+		},
+	})
 }
 
 // typedVariables declares names with declType's CEL type, or dyn when it is nil.

@@ -1,0 +1,275 @@
+package policies
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// load decodes policy YAML and loads it into a fresh offline engine.
+func load(t *testing.T, yamlText string) (*Engine, []Loaded) {
+	t.Helper()
+	docs, err := decodeStream("test.yaml", strings.NewReader(yamlText))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ps []Policy
+	for _, d := range docs {
+		p, err := PolicyFromDocument(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	e := NewEngine(OfflineConfig(nil))
+	return e, e.Load(ps)
+}
+
+// object decodes one manifest.
+func object(t *testing.T, yamlText string) *unstructured.Unstructured {
+	t.Helper()
+	obj, err := decodeObject([]byte(yamlText))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return obj
+}
+
+func request(t *testing.T, obj *unstructured.Unstructured) *Request {
+	t.Helper()
+	req, err := RequestForObject(obj, OfflineConfig(nil).Mapper)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+const deployment = `
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  replicas: 7
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: nginx}]
+`
+
+const deploymentPolicies = `
+apiVersion: policies.doris-admission.io/v1alpha1
+kind: MutatingPolicy
+metadata: {name: add-team-label}
+spec:
+  matchConstraints:
+    resourceRules: [{apiGroups: [apps], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [deployments]}]
+  mutations:
+    - patchType: ApplyConfiguration
+      applyConfiguration:
+        expression: >
+          Object{metadata: Object.metadata{labels: {"team": "shop"}}}
+---
+apiVersion: policies.doris-admission.io/v1alpha1
+kind: MutatingPolicy
+metadata: {name: add-env}
+spec:
+  matchConstraints:
+    resourceRules: [{apiGroups: [apps], apiVersions: [v1], operations: [CREATE], resources: [deployments]}]
+  matchConditions:
+    - name: no-env-yet
+      expression: "!has(object.spec.template.spec.containers[0].env)"
+  mutations:
+    - patchType: JSONPatch
+      jsonPatch:
+        expression: >
+          [JSONPatch{op: "add", path: "/spec/template/spec/containers/0/env", value: [
+            {"name": dyn("POD_IP"), "valueFrom": dyn({"fieldRef": {"fieldPath": "status.podIP"}})}
+          ]}]
+---
+apiVersion: policies.doris-admission.io/v1alpha1
+kind: ValidatingPolicy
+metadata: {name: max-replicas}
+spec:
+  matchConstraints:
+    resourceRules: [{apiGroups: [apps], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [deployments]}]
+  validations:
+    - expression: object.spec.replicas <= 5
+      messageExpression: "'replicas is ' + string(object.spec.replicas) + ', at most 5 are allowed'"
+      fieldPath: spec.replicas
+    - expression: object.metadata.name.size() >= 5
+      message: name is shorter than 5 characters
+---
+apiVersion: policies.doris-admission.io/v1alpha1
+kind: ValidatingPolicy
+metadata: {name: want-team-label}
+spec:
+  validationActions: [Warn]
+  matchConstraints:
+    resourceRules: [{apiGroups: [apps], apiVersions: [v1], operations: [CREATE], resources: [deployments]}]
+  validations:
+    - expression: "has(object.metadata.labels) && 'owner' in object.metadata.labels"
+      message: set an owner label
+      fieldPath: metadata.labels
+`
+
+func TestMutateAppliesPoliciesInOrder(t *testing.T) {
+	e, loaded := load(t, deploymentPolicies)
+	for _, l := range loaded {
+		if len(l.Problems) > 0 {
+			t.Fatalf("policy %s: %v", l.Name(), l.Problems)
+		}
+	}
+	res, err := e.Mutate(context.Background(), request(t, object(t, deployment)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"add-env", "add-team-label"}, res.Applied); diff != "" {
+		t.Errorf("applied policies (-want +got):\n%s", diff)
+	}
+	if got := res.Object.GetLabels()["team"]; got != "shop" {
+		t.Errorf("label team = %q, want shop", got)
+	}
+	env, _, _ := unstructured.NestedSlice(res.Object.Object, "spec", "template", "spec", "containers")
+	want := []any{map[string]any{"name": "POD_IP", "valueFrom": map[string]any{"fieldRef": map[string]any{"fieldPath": "status.podIP"}}}}
+	if diff := cmp.Diff(want, env[0].(map[string]any)["env"]); diff != "" {
+		t.Errorf("env (-want +got):\n%s", diff)
+	}
+
+	// Idempotent: mutating the result again changes nothing.
+	again, err := e.Mutate(context.Background(), request(t, res.Object))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Object != nil {
+		t.Errorf("a second mutation changed the object again (policies %v)", again.Applied)
+	}
+}
+
+func TestMutateLeavesOtherKindsAlone(t *testing.T) {
+	e, _ := load(t, deploymentPolicies)
+	res, err := e.Mutate(context.Background(), request(t, object(t, `{apiVersion: v1, kind: ConfigMap, metadata: {name: c}}`)))
+	if err != nil || res.Object != nil {
+		t.Errorf("a ConfigMap was mutated: %v, %v", res, err)
+	}
+}
+
+func TestValidateReportsEveryFailure(t *testing.T) {
+	e, _ := load(t, deploymentPolicies)
+	obj := object(t, deployment)
+	obj.SetName("web")
+	res, err := e.Validate(context.Background(), request(t, obj))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var denied, warned []string
+	for _, v := range res.Denied {
+		denied = append(denied, v.String())
+	}
+	for _, v := range res.Warned {
+		warned = append(warned, v.String())
+	}
+	wantDenied := []string{
+		"spec.replicas: replicas is 7, at most 5 are allowed (policy max-replicas)",
+		"name is shorter than 5 characters (policy max-replicas)",
+	}
+	if diff := cmp.Diff(wantDenied, denied); diff != "" {
+		t.Errorf("denied (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"metadata.labels: set an owner label (policy want-team-label)"}, warned); diff != "" {
+		t.Errorf("warned (-want +got):\n%s", diff)
+	}
+}
+
+func TestLoadReportsBrokenExpressions(t *testing.T) {
+	_, loaded := load(t, `
+apiVersion: policies.doris-admission.io/v1alpha1
+kind: ValidatingPolicy
+metadata: {name: broken}
+spec:
+  matchConstraints:
+    resourceRules: [{apiGroups: [apps], apiVersions: [v1], operations: [CREATE], resources: [statefulsets]}]
+  validations:
+    - expression: object.spec.replica > 5
+    - expression: "object.spec.replicas >"
+    - expression: object.spec.replicas
+`)
+	problems := loaded[0].Problems
+	if len(problems) != 3 {
+		t.Fatalf("got %d problems, want 3: %v", len(problems), problems)
+	}
+	for i, want := range []string{"undefined field 'replica'", "Syntax error", "must evaluate to bool"} {
+		if !strings.Contains(problems[i].Message, want) || problems[i].Field == "" {
+			t.Errorf("problem %d = %v, want a message with %q", i, problems[i], want)
+		}
+	}
+	if !strings.Contains(problems[1].Message, "1:23") {
+		t.Errorf("the syntax error does not give the position: %v", problems[1])
+	}
+}
+
+func TestRuntimeCostLimitFailsPerFailurePolicy(t *testing.T) {
+	list := "[" + strings.Repeat("1,", 99) + "1]"
+	expensive := list + ".all(a, " + list + ".all(b, " + list + ".all(c, a + b + c > 0)))"
+	for _, failure := range []string{"Fail", "Ignore"} {
+		t.Run(failure, func(t *testing.T) {
+			e, _ := load(t, `
+apiVersion: policies.doris-admission.io/v1alpha1
+kind: ValidatingPolicy
+metadata: {name: expensive}
+spec:
+  failurePolicy: `+failure+`
+  matchConstraints:
+    resourceRules: [{apiGroups: [apps], apiVersions: [v1], operations: [CREATE], resources: [deployments]}]
+  validations:
+    - expression: "`+expensive+`"
+`)
+			res, err := e.Validate(context.Background(), request(t, object(t, deployment)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if failure == "Ignore" {
+				if len(res.Denied) != 0 {
+					t.Errorf("failurePolicy Ignore denied: %v", res.Denied)
+				}
+				return
+			}
+			if len(res.Denied) != 1 || !strings.Contains(res.Denied[0].Message, "cost") || !strings.Contains(res.Denied[0].Message, "expression") {
+				t.Errorf("want one denial about the cost limit naming the expression, got %v", res.Denied)
+			}
+		})
+	}
+}
+
+func TestMutateFailurePolicy(t *testing.T) {
+	broken := func(failure string) string {
+		return `
+apiVersion: policies.doris-admission.io/v1alpha1
+kind: MutatingPolicy
+metadata: {name: broken}
+spec:
+  failurePolicy: ` + failure + `
+  matchConstraints:
+    resourceRules: [{apiGroups: [apps], apiVersions: [v1], operations: [CREATE], resources: [deployments]}]
+  mutations:
+    - patchType: JSONPatch
+      jsonPatch:
+        expression: '[JSONPatch{op: "replace", path: "/spec/nothere/x", value: 1}]'
+`
+	}
+	e, _ := load(t, broken("Fail"))
+	_, err := e.Mutate(context.Background(), request(t, object(t, deployment)))
+	var perr *PolicyError
+	if !errors.As(err, &perr) || perr.Policy != "broken" || perr.Field != "spec.mutations[0].jsonPatch.expression" {
+		t.Errorf("failurePolicy Fail: got %v, want a PolicyError naming the policy and the mutation", err)
+	}
+	e, _ = load(t, broken("Ignore"))
+	res, err := e.Mutate(context.Background(), request(t, object(t, deployment)))
+	if err != nil || res.Object != nil || len(res.Warnings) != 1 {
+		t.Errorf("failurePolicy Ignore: got %+v, %v; want no change and one warning", res, err)
+	}
+}

@@ -1,0 +1,135 @@
+package policies
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apiserver/pkg/admission"
+	"k8s.io/apiserver/pkg/admission/plugin/policy/validating"
+	celconfig "k8s.io/apiserver/pkg/apis/cel"
+)
+
+// Violation is one failed validation of one policy.
+type Violation struct {
+	Policy string
+	// Field is the object's field the failure is about ("" for the object).
+	Field   string
+	Message string
+	// Reason is the status reason the policy asked for (default Invalid).
+	Reason metav1.StatusReason
+}
+
+func (v Violation) String() string {
+	if v.Field == "" {
+		return fmt.Sprintf("%s (policy %s)", v.Message, v.Policy)
+	}
+	return fmt.Sprintf("%s: %s (policy %s)", v.Field, v.Message, v.Policy)
+}
+
+// ValidateResult is what the validating policies found in a request.
+type ValidateResult struct {
+	// Denied are the failures of policies whose actions include Deny.
+	Denied []Violation
+	// Warned are the failures of policies whose actions include Warn.
+	Warned []Violation
+	// AuditAnnotations are the annotations for the request's audit event.
+	AuditAnnotations map[string]string
+}
+
+// auditFailureKey is the audit annotation that lists Audit-action failures,
+// the one native admission policies use.
+const auditFailureKey = "validation.policy.admission.k8s.io/validation_failure"
+
+// Validate runs every matching ValidatingPolicy on req and collects every
+// failure, not only the first.
+func (e *Engine) Validate(ctx context.Context, req *Request) (*ValidateResult, error) {
+	set := e.current.Load()
+	result := &ValidateResult{AuditAnnotations: map[string]string{}}
+	var versioned *admission.VersionedAttributes
+	var audited []auditFailure
+	for _, c := range set.validating {
+		violations, annotations, err := e.validateWith(ctx, c, req, &versioned)
+		if err != nil {
+			violations = []Violation{{Policy: c.Name(), Message: err.Error(), Reason: metav1.StatusReasonInternalError}}
+			if c.failure == admissionregistrationv1.Ignore {
+				violations = nil
+			}
+		}
+		for k, v := range annotations {
+			result.AuditAnnotations[c.Name()+"/"+k] = v
+		}
+		for _, action := range c.actions {
+			switch action {
+			case admissionregistrationv1.Deny:
+				result.Denied = append(result.Denied, violations...)
+			case admissionregistrationv1.Warn:
+				result.Warned = append(result.Warned, violations...)
+			case admissionregistrationv1.Audit:
+				for _, v := range violations {
+					audited = append(audited, auditFailure{Message: v.Message, Policy: c.Name(), ValidationActions: c.actions})
+				}
+			}
+		}
+	}
+	if len(audited) > 0 {
+		data, err := json.Marshal(audited)
+		if err != nil {
+			return nil, err
+		}
+		result.AuditAnnotations[auditFailureKey] = string(data)
+	}
+	return result, nil
+}
+
+// auditFailure is one entry of the validation_failure audit annotation.
+type auditFailure struct {
+	Message           string                                     `json:"message"`
+	Policy            string                                     `json:"policy"`
+	ValidationActions []admissionregistrationv1.ValidationAction `json:"validationActions"`
+}
+
+// validateWith runs one policy. An error means the policy could not be
+// matched; expression failures come back as violations per failurePolicy.
+func (e *Engine) validateWith(ctx context.Context, c *compiled, req *Request, versioned **admission.VersionedAttributes) ([]Violation, map[string]string, error) {
+	ok, gvr, err := e.match(c, req, versioned)
+	if err != nil {
+		return nil, nil, &PolicyError{Policy: c.Name(), Err: err}
+	}
+	if !ok {
+		return nil, nil, nil
+	}
+	ns, err := e.namespace(ctx, req)
+	if err != nil {
+		return nil, nil, &PolicyError{Policy: c.Name(), Err: err}
+	}
+	res := c.validator.Validate(ctx, gvr, *versioned, nil, ns, celconfig.RuntimeCELCostBudget, nil)
+	validations := c.Validating.Spec.Validations
+	var violations []Violation
+	for i, d := range res.Decisions {
+		if d.Action != validating.ActionDeny {
+			continue
+		}
+		v := Violation{Policy: c.Name(), Message: d.Message, Reason: d.Reason}
+		if len(res.Decisions) == len(validations) {
+			v.Field = strings.TrimPrefix(validations[i].FieldPath, ".")
+			if d.Evaluation == validating.EvalError {
+				v.Message = fmt.Sprintf("expression %q could not be evaluated: %s", validations[i].Expression, d.Message)
+			}
+		}
+		if v.Reason == "" {
+			v.Reason = metav1.StatusReasonInvalid
+		}
+		violations = append(violations, v)
+	}
+	annotations := map[string]string{}
+	for _, a := range res.AuditAnnotations {
+		if a.Action == validating.AuditAnnotationActionPublish {
+			annotations[a.Key] = a.Value
+		}
+	}
+	return violations, annotations, nil
+}
