@@ -63,4 +63,3 @@ func (o offlineNamespaces) Get(name string) (*corev1.Namespace, error) {
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{corev1.LabelMetadataName: name}},
 	}, nil
 }
-

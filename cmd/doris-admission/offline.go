@@ -1,0 +1,101 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/doris-admission/doris-admission/policies"
+)
+
+// offlineOptions are the inputs mutate and validate share.
+type offlineOptions struct {
+	files       []string
+	policiesDir string
+}
+
+func (o *offlineOptions) bindFlags(cmd *cobra.Command) {
+	cmd.Flags().StringArrayVarP(&o.files, "filename", "f", nil, "manifest file, folder (searched recursively) or - for standard input; repeatable")
+	cmd.Flags().StringVar(&o.policiesDir, "policies", "", "file or folder of MutatingPolicy and ValidatingPolicy objects to enforce with the built-in policies")
+	_ = cmd.MarkFlagRequired("filename")
+}
+
+// offlineRun is an engine loaded with the policies, and the documents to run
+// it on. failed records that something could not be read or evaluated; it
+// has been reported on stderr and the command must exit non-zero.
+type offlineRun struct {
+	engine *policies.Engine
+	docs   []policies.Document
+	stderr io.Writer
+	failed bool
+}
+
+// newOfflineRun reads the policies and the documents, reporting on stderr
+// every one it cannot read and keeping the rest.
+func newOfflineRun(opts offlineOptions, stdin io.Reader, stderr io.Writer) (*offlineRun, error) {
+	run := &offlineRun{stderr: stderr}
+	loadedPolicies, err := loadPolicies(opts.policiesDir, stdin)
+	run.report(err)
+	for _, file := range opts.files {
+		docs, err := policies.ReadDocuments(file, stdin)
+		run.report(err)
+		run.docs = append(run.docs, docs...)
+	}
+	if len(run.docs) == 0 && run.failed {
+		return nil, errors.New("no document could be read")
+	}
+	run.engine = policies.NewEngine(policies.OfflineConfig(policies.NamespacesIn(run.docs)))
+	for _, l := range run.engine.Load(loadedPolicies) {
+		for _, problem := range l.Problems {
+			fmt.Fprintf(stderr, "Warning: %s %s (%s): %v\n", l.Kind(), l.Name(), l.Origin, problem)
+		}
+	}
+	return run, nil
+}
+
+// loadPolicies returns the built-in policies and those in dir, if given.
+func loadPolicies(dir string, stdin io.Reader) ([]policies.Policy, error) {
+	if dir == "" {
+		return nil, nil
+	}
+	return policies.ReadPolicies(dir, stdin)
+}
+
+// report prints each of err's joined errors on its own line and marks the run failed.
+func (r *offlineRun) report(err error) {
+	if err == nil {
+		return
+	}
+	r.failed = true
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range joined.Unwrap() {
+			r.report(e)
+		}
+		return
+	}
+	fmt.Fprintln(r.stderr, "Error:", err)
+}
+
+// request is the CREATE request for doc, or nil (reported) when its kind is unknown.
+func (r *offlineRun) request(doc policies.Document) *policies.Request {
+	req, err := policies.RequestForObject(doc.Object, policies.OfflineConfig(nil).Mapper)
+	if err != nil {
+		r.report(&policies.DocumentError{Origin: doc.Origin, Index: doc.Index, Err: err})
+		return nil
+	}
+	return req
+}
+
+// describe names an object the way the output lines do: Kind namespace/name.
+func describe(obj *unstructured.Unstructured, req *policies.Request) string {
+	if req.GetNamespace() == "" {
+		return obj.GetKind() + " " + obj.GetName()
+	}
+	return obj.GetKind() + " " + req.GetNamespace() + "/" + obj.GetName()
+}
+
+// errFailed makes the command exit 1 after everything was already reported.
+var errFailed = errors.New("the command failed; see the messages above")

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+)
+
+// execute runs the root command with args and returns stdout, stderr and the error.
+func execute(t *testing.T, stdin string, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	root := newRootCommand()
+	root.SetArgs(args)
+	root.SetIn(strings.NewReader(stdin))
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	err := root.Execute()
+	return out.String(), errOut.String(), err
+}
+
+const examplePolicies = "../../deploy/examples/policies"
+
+func TestMutatePrintsEveryReadableDocument(t *testing.T) {
+	out, errOut, err := execute(t, "", "mutate", "-f", "testdata/mixed.yaml", "--policies", examplePolicies)
+	if !errors.Is(err, errFailed) {
+		t.Errorf("mutate of a file with broken documents returned %v, want errFailed", err)
+	}
+	if got := strings.Count(out, "---\n"); got != 2 {
+		t.Errorf("printed %d separators, want 2 (three readable documents):\n%s", got, out)
+	}
+	if !strings.Contains(out, "team: platform") || !strings.Contains(out, "name: cfg") {
+		t.Errorf("the Deployment was not mutated or the ConfigMap not printed:\n%s", out)
+	}
+	for _, want := range []string{
+		"testdata/mixed.yaml: document 3: Foo has no apiVersion",
+		"testdata/mixed.yaml: document 4: unknown kind Widget",
+		"testdata/mixed.yaml: document 5: not valid YAML",
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+}
+
+func TestMutateDiffFromStdin(t *testing.T) {
+	in := "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api}\nspec: {replicas: 1}\n"
+	out, _, err := execute(t, in, "mutate", "-f", "-", "--policies", examplePolicies, "--diff")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "+  labels:\n+    team: platform") || !strings.HasPrefix(out, "--- - (document 1: Deployment api)") {
+		t.Errorf("unexpected diff:\n%s", out)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name, replicas string
+		wantErr        bool
+		wantOut        string
+	}{
+		{"denied", "7", true, "Deployment default/api: spec.replicas: asks for 7 replicas; at most 5 are allowed (policy max-replicas)\n" +
+			"Warning: Deployment default/api: metadata.labels: has no owner label; add one so people know whom to ask (policy owner-label)\n"},
+		{"warned only", "2", false, "Warning: Deployment default/api: metadata.labels: has no owner label; add one so people know whom to ask (policy owner-label)\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api}\nspec: {replicas: " + tt.replicas + "}\n"
+			out, _, err := execute(t, in, "validate", "-f", "-", "--policies", examplePolicies)
+			if (err != nil) != tt.wantErr {
+				t.Errorf("error = %v, want error %v", err, tt.wantErr)
+			}
+			if out != tt.wantOut {
+				t.Errorf("output:\n%s\nwant:\n%s", out, tt.wantOut)
+			}
+		})
+	}
+}
+
+func TestPolicyListShowsProblems(t *testing.T) {
+	in := `apiVersion: policies.doris-admission.io/v1alpha1
+kind: ValidatingPolicy
+metadata: {name: typo}
+spec:
+  matchConstraints:
+    resourceRules: [{apiGroups: [apps], apiVersions: [v1], operations: [CREATE], resources: [statefulsets]}]
+  validations: [{expression: "object.spec.replica > 1"}]
+`
+	out, _, err := execute(t, in, "policy", "list", "--policies", "-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "typo") || !strings.Contains(out, "1 problems: spec.validations[0].expression") {
+		t.Errorf("policy list does not report the typo:\n%s", out)
+	}
+}

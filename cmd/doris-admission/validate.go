@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/doris-admission/doris-admission/policies"
+)
+
+func newValidateCommand() *cobra.Command {
+	var opts offlineOptions
+	cmd := &cobra.Command{
+		Use:   "validate -f FILE|DIR|- [--policies DIR]",
+		Short: "Check manifests against the validating policies",
+		Long: `Run the policies on local manifests the way the cluster would when they are
+applied: mutating policies first, then every validating policy on the result.
+Print one line per failed validation:
+
+  <Kind> <namespace>/<name>: <field>: <message> (policy <name>)
+
+Warnings are printed with a "Warning:" prefix. The exit status is 1 when any
+validation with the Deny action fails or a document cannot be read, else 0.`,
+		Example: `  doris-admission validate -f deploy/examples/
+  doris-admission validate -f manifests/ --policies my-policies/`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			run, err := newOfflineRun(opts, cmd.InOrStdin(), cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			return run.validate(cmd.Context(), cmd.OutOrStdout())
+		},
+	}
+	opts.bindFlags(cmd)
+	return cmd
+}
+
+// validate prints every failed validation of every document.
+func (r *offlineRun) validate(ctx context.Context, out io.Writer) error {
+	denied := false
+	for _, doc := range r.docs {
+		req := r.request(doc)
+		if req == nil {
+			continue
+		}
+		obj := doc.Object
+		if mutated := r.mutateRequest(ctx, doc, req); mutated != nil {
+			// The API server validates the object the mutations made.
+			obj = mutated
+			req = r.request(policies.Document{Origin: doc.Origin, Index: doc.Index, Object: obj})
+		}
+		res, err := r.engine.Validate(ctx, req)
+		if err != nil {
+			r.report(fmt.Errorf("%s: document %d: %s: %w", doc.Origin, doc.Index, describe(obj, req), err))
+			continue
+		}
+		for _, v := range res.Denied {
+			denied = true
+			fmt.Fprintf(out, "%s: %s\n", describe(obj, req), v)
+		}
+		for _, v := range res.Warned {
+			fmt.Fprintf(out, "Warning: %s: %s\n", describe(obj, req), v)
+		}
+	}
+	if denied || r.failed {
+		return errFailed
+	}
+	return nil
+}
