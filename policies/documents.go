@@ -160,3 +160,13 @@ func stripComments(raw []byte) []byte {
 	}
 	return out.Bytes()
 }
+
+// DocumentFromRaw decodes one JSON or YAML object, such as an admission
+// request's object.
+func DocumentFromRaw(origin string, raw []byte) (Document, error) {
+	obj, err := decodeObject(raw)
+	if err != nil {
+		return Document{}, &DocumentError{origin, 1, err}
+	}
+	return Document{Origin: origin, Index: 1, Object: obj}, nil
+}

@@ -8,7 +8,9 @@ import (
 	"sync"
 	"sync/atomic"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -184,4 +186,31 @@ func (e *Engine) namespace(ctx context.Context, req *Request) (*corev1.Namespace
 // toUnstructured returns obj's content as a map.
 func toUnstructured(obj runtime.Object) (map[string]any, error) {
 	return runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+}
+
+// Check compiles p without loading it and returns what is wrong with it.
+func (e *Engine) Check(p Policy) []ExpressionError {
+	return compile(p, e.checker).problems
+}
+
+// Rules returns the union of the resource rules of the loaded mutating and
+// validating policies, for the webhook configurations.
+func (e *Engine) Rules() (mutating, validating []admissionregistrationv1.RuleWithOperations) {
+	set := e.current.Load()
+	return unionRules(set.mutating), unionRules(set.validating)
+}
+
+// unionRules lists the distinct rules of policies, without resource names
+// (the engine matches names itself).
+func unionRules(policies []*compiled) []admissionregistrationv1.RuleWithOperations {
+	var out []admissionregistrationv1.RuleWithOperations
+	for _, c := range policies {
+		for _, named := range c.criteria.resources.ResourceRules {
+			rule := named.RuleWithOperations
+			if !slices.ContainsFunc(out, func(r admissionregistrationv1.RuleWithOperations) bool { return equality.Semantic.DeepEqual(r, rule) }) {
+				out = append(out, rule)
+			}
+		}
+	}
+	return out
 }

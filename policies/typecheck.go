@@ -37,6 +37,22 @@ type ExpressionError struct {
 	Message string
 }
 
+// Summary is the problem on one line, without the field: the compiler's first
+// message with its line and column, and the expression.
+func (e ExpressionError) Summary() string {
+	message := e.Message
+	for _, line := range strings.Split(e.Message, "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "ERROR: <input>:"); ok {
+			message = "at " + rest
+			break
+		}
+	}
+	if e.Expression == "" {
+		return message
+	}
+	return fmt.Sprintf("%s (expression: %s)", message, strings.Join(strings.Fields(e.Expression), " "))
+}
+
 func (e ExpressionError) Error() string {
 	if e.Expression == "" {
 		return fmt.Sprintf("%s: %s", e.Field, e.Message)

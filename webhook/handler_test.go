@@ -42,6 +42,7 @@ func review(t *testing.T, h http.Handler, kind string, op admissionv1.Operation)
 }
 
 func TestHandlerCountsEachRequestByResult(t *testing.T) {
+	allow := func(context.Context, admission.Request) admission.Response { return admission.Allowed("") }
 	deny := func(context.Context, admission.Request) admission.Response { return admission.Denied("no") }
 	patch := func(_ context.Context, req admission.Request) admission.Response {
 		return admission.PatchResponseFromRaw(req.Object.Raw, []byte(`{"apiVersion":"apps/v1","kind":"Job","metadata":{"labels":{"a":"b"}}}`))
@@ -55,7 +56,7 @@ func TestHandlerCountsEachRequestByResult(t *testing.T) {
 		result  string
 		allowed bool
 	}{
-		{"allow", AllowAll, resultAllowed, true},
+		{"allow", allow, resultAllowed, true},
 		{"deny", deny, resultDenied, false},
 		{"patch", patch, resultPatched, true},
 		{"error", broken, resultErrored, false},

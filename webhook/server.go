@@ -1,11 +1,11 @@
 package webhook
 
 import (
-	"context"
 	"crypto/tls"
 
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/doris-admission/doris-admission/policies"
 )
 
 // Paths of the admission endpoints; the webhook configurations under deploy/
@@ -24,21 +24,16 @@ type Options struct {
 	CertDir string
 }
 
-// NewServer returns a webhook server that answers /mutate with mutate and
-// /validate with validate.
-func NewServer(opts Options, mutate, validate DecideFunc) webhook.Server {
+// NewServer returns a webhook server that answers /mutate and /validate with
+// the engine's policies.
+func NewServer(opts Options, engine *policies.Engine) webhook.Server {
 	server := webhook.NewServer(webhook.Options{
 		Host:    opts.Host,
 		Port:    opts.Port,
 		CertDir: opts.CertDir,
 		TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.MinVersion = tls.VersionTLS12 }},
 	})
-	server.Register(MutatePath, &webhook.Admission{Handler: &Handler{Name: "mutate", Decide: mutate}})
-	server.Register(ValidatePath, &webhook.Admission{Handler: &Handler{Name: "validate", Decide: validate}})
+	server.Register(MutatePath, &webhook.Admission{Handler: &Handler{Name: "mutate", Decide: mutator{engine}.decide}})
+	server.Register(ValidatePath, &webhook.Admission{Handler: &Handler{Name: "validate", Decide: validator{engine}.decide}})
 	return server
-}
-
-// AllowAll is the answer while no policy is loaded: every request is allowed unchanged.
-func AllowAll(_ context.Context, _ admission.Request) admission.Response {
-	return admission.Allowed("no policy applies")
 }

@@ -2,25 +2,37 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/doris-admission/doris-admission/policies"
+	"github.com/doris-admission/doris-admission/policies/api/v1alpha1"
 	"github.com/doris-admission/doris-admission/webhook"
 )
 
 // serveOptions are the settings of `doris-admission serve`.
 type serveOptions struct {
-	webhook         webhook.Options
-	kubeconfig      string
+	webhook           webhook.Options
+	policiesDir       string
+	webhookConfig     string
+	excludeNamespaces []string
+	kubeconfig        string
 	metricsAddress  string
 	probeAddress    string
 	shutdownTimeout time.Duration
@@ -52,6 +64,9 @@ SIGTERM: requests in flight are answered before it exits.`,
 	flags.StringVar(&opts.metricsAddress, "metrics-bind-address", ":8080", "address serving Prometheus /metrics; \"0\" turns it off")
 	flags.StringVar(&opts.probeAddress, "health-probe-bind-address", ":8081", "address serving /healthz and /readyz")
 	flags.DurationVar(&opts.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to wait for requests in flight on SIGTERM")
+	flags.StringVar(&opts.policiesDir, "policies", "", "file or folder of MutatingPolicy and ValidatingPolicy objects to enforce with the built-in policies and the cluster's")
+	flags.StringVar(&opts.webhookConfig, "webhook-configuration", "doris-admission", "name of the MutatingWebhookConfiguration and ValidatingWebhookConfiguration whose rules the server keeps equal to the policies' rules")
+	flags.StringSliceVar(&opts.excludeNamespaces, "exclude-namespaces", []string{"kube-system", ownNamespace()}, "namespaces never sent to the webhooks")
 	flags.StringVar(&opts.kubeconfig, "kubeconfig", "", "kubeconfig file of the cluster (default: $KUBECONFIG, then the in-cluster service account, then ~/.kube/config)")
 	logFlags := flag.NewFlagSet("log", flag.ContinueOnError)
 	opts.log.BindFlags(logFlags)
@@ -59,32 +74,40 @@ SIGTERM: requests in flight are answered before it exits.`,
 	return cmd
 }
 
-// runServe starts the webhook server and blocks until ctx ends and the
-// requests in flight are answered.
+// runServe starts the webhook server and the policy controller, and blocks
+// until ctx ends and the requests in flight are answered.
 func runServe(ctx context.Context, opts serveOptions) error {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts.log)))
-	cfg, err := restConfig(opts.kubeconfig)
+	static, err := loadPolicies(opts.policiesDir, nil)
+	if err != nil {
+		return fmt.Errorf("reading --policies %s: %w", opts.policiesDir, err)
+	}
+	mgr, err := newManager(opts)
 	if err != nil {
 		return err
 	}
-	server := webhook.NewServer(opts.webhook, webhook.AllowAll, webhook.AllowAll)
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		WebhookServer:           server,
-		Metrics:                 metricsserver.Options{BindAddress: opts.metricsAddress},
-		HealthProbeBindAddress:  opts.probeAddress,
-		GracefulShutdownTimeout: &opts.shutdownTimeout,
-	})
+	engine, err := newClusterEngine(mgr)
 	if err != nil {
+		return err
+	}
+	server := webhook.NewServer(opts.webhook, engine)
+	configurations := &webhook.Configurations{
+		Reader: mgr.GetAPIReader(), Writer: mgr.GetClient(),
+		Name: opts.webhookConfig, ExcludeNamespaces: opts.excludeNamespaces, Engine: engine,
+	}
+	controller := &policies.Controller{
+		Client: mgr.GetClient(), Engine: engine, Static: static, OnLoad: configurations.Sync,
+		AlsoWatch: []client.Object{&admissionregistrationv1.MutatingWebhookConfiguration{}, &admissionregistrationv1.ValidatingWebhookConfiguration{}},
+	}
+	if err := errors.Join(
+		mgr.Add(server),
+		controller.SetupWithManager(mgr),
+		mgr.AddHealthzCheck("ping", healthz.Ping),
+		// Ready once the HTTPS listener answers and the policies are loaded.
+		mgr.AddReadyzCheck("webhook", server.StartedChecker()),
+		mgr.AddReadyzCheck("policies", controller.Ready),
+	); err != nil {
 		return fmt.Errorf("setting up the server: %w", err)
-	}
-	// The manager runs the webhook server only once asked for it.
-	mgr.GetWebhookServer()
-	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
-		return fmt.Errorf("adding the health check: %w", err)
-	}
-	// Ready only once the HTTPS listener answers with the serving certificate.
-	if err := mgr.AddReadyzCheck("webhook", server.StartedChecker()); err != nil {
-		return fmt.Errorf("adding the readiness check: %w", err)
 	}
 	ctrl.Log.Info("starting doris-admission", "version", versionString(), "port", opts.webhook.Port, "certDir", opts.webhook.CertDir)
 	if err := mgr.Start(ctx); err != nil {
@@ -92,6 +115,46 @@ func runServe(ctx context.Context, opts serveOptions) error {
 	}
 	ctrl.Log.Info("stopped after answering the requests in flight")
 	return nil
+}
+
+// newManager connects to the cluster and sets up metrics and probes.
+func newManager(opts serveOptions) (ctrl.Manager, error) {
+	cfg, err := restConfig(opts.kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	scheme := runtime.NewScheme()
+	if err := errors.Join(clientgoscheme.AddToScheme(scheme), v1alpha1.AddToScheme(scheme)); err != nil {
+		return nil, err
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  scheme,
+		Metrics:                 metricsserver.Options{BindAddress: opts.metricsAddress},
+		HealthProbeBindAddress:  opts.probeAddress,
+		GracefulShutdownTimeout: &opts.shutdownTimeout,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("setting up the server: %w", err)
+	}
+	return mgr, nil
+}
+
+// newClusterEngine is an engine on the manager's caches and the cluster's kinds.
+func newClusterEngine(mgr ctrl.Manager) (*policies.Engine, error) {
+	kube, err := kubernetes.NewForConfig(mgr.GetConfig())
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the cluster: %w", err)
+	}
+	return policies.NewEngine(policies.ClusterConfig(mgr.GetCache(), kube, mgr.GetRESTMapper(), kube.Discovery())), nil
+}
+
+// ownNamespace is the namespace the server runs in: $POD_NAMESPACE (set from
+// the downward API by the deployment) or doris-admission.
+func ownNamespace() string {
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		return ns
+	}
+	return "doris-admission"
 }
 
 // restConfig finds the cluster: the --kubeconfig file when given, otherwise

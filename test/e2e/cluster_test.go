@@ -39,6 +39,10 @@ func startCluster() (*cluster, error) {
 		BinaryAssetsDirectory:    assets,
 		ControlPlaneStartTimeout: 2 * time.Minute,
 		ControlPlaneStopTimeout:  time.Minute,
+		CRDInstallOptions: envtest.CRDInstallOptions{
+			Paths:              []string{filepath.Join(repoRoot, "deploy", "crds")},
+			ErrorIfPathMissing: true,
+		},
 		WebhookInstallOptions: envtest.WebhookInstallOptions{
 			Paths:            []string{filepath.Join(repoRoot, "deploy", "kustomize", "base", "webhooks.yaml")},
 			LocalServingHost: "127.0.0.1",
@@ -113,4 +117,18 @@ func (c *cluster) kubectl(args ...string) (string, error) {
 	cmd := exec.Command(c.kubectlBin, append([]string{"--kubeconfig", c.kubeconfig}, args...)...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
+}
+
+// apply runs kubectl apply with the manifest given as text.
+func (c *cluster) apply(manifest string) (string, error) {
+	file, err := os.CreateTemp(c.workDir, "manifest-*.yaml")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(file.Name())
+	if _, err := file.WriteString(manifest); err != nil {
+		return "", err
+	}
+	file.Close()
+	return c.kubectl("apply", "-f", file.Name())
 }

@@ -1,0 +1,52 @@
+package policies
+
+import (
+	"context"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apiserver/pkg/cel/openapi/resolver"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/doris-admission/doris-admission/policies/schema"
+)
+
+// ClusterConfig is the engine's configuration inside a cluster: the cluster's
+// kinds (custom resources too), built-in schemas from the embedded snapshot
+// and the others from the API server, and namespaces from the cache.
+func ClusterConfig(cache client.Reader, kube kubernetes.Interface, mapper meta.RESTMapper, disco discovery.DiscoveryInterface) Config {
+	return Config{
+		Mapper:     mapper,
+		Schemas:    schema.Chain{&schema.Builtin{}, &resolver.ClientDiscoveryResolver{Discovery: disco}},
+		Namespaces: cachedNamespaces{cache},
+		Client:     kube,
+	}
+}
+
+// cachedNamespaces is a NamespaceLister over the manager's informer cache.
+type cachedNamespaces struct {
+	cache client.Reader
+}
+
+func (c cachedNamespaces) List(selector labels.Selector) ([]*corev1.Namespace, error) {
+	var list corev1.NamespaceList
+	if err := c.cache.List(context.Background(), &list, client.MatchingLabelsSelector{Selector: selector}); err != nil {
+		return nil, err
+	}
+	out := make([]*corev1.Namespace, len(list.Items))
+	for i := range list.Items {
+		out[i] = &list.Items[i]
+	}
+	return out, nil
+}
+
+func (c cachedNamespaces) Get(name string) (*corev1.Namespace, error) {
+	var ns corev1.Namespace
+	if err := c.cache.Get(context.Background(), client.ObjectKey{Name: name}, &ns); err != nil {
+		return nil, err
+	}
+	return &ns, nil
+}

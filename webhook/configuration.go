@@ -1,0 +1,87 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/doris-admission/doris-admission/policies"
+	"github.com/doris-admission/doris-admission/policies/api/v1alpha1"
+)
+
+// Configurations keeps the rules of the MutatingWebhookConfiguration and
+// ValidatingWebhookConfiguration named Name equal to the union of the loaded
+// policies' rules, so a new policy is enforced without anyone editing them,
+// and keeps the excluded namespaces out of both.
+type Configurations struct {
+	// Reader reads the configurations uncached; Writer updates them.
+	Reader client.Reader
+	Writer client.Writer
+	Name   string
+	// ExcludeNamespaces are never sent to the webhooks.
+	ExcludeNamespaces []string
+	Engine            *policies.Engine
+}
+
+// policyRule sends policy objects to /validate, where broken ones are rejected.
+var policyRule = admissionregistrationv1.RuleWithOperations{
+	Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+	Rule: admissionregistrationv1.Rule{
+		APIGroups:   []string{v1alpha1.GroupVersion.Group},
+		APIVersions: []string{v1alpha1.GroupVersion.Version},
+		Resources:   []string{"mutatingpolicies", "validatingpolicies"},
+	},
+}
+
+// Sync updates both configurations where their rules or namespace selector differ.
+func (c *Configurations) Sync(ctx context.Context) error {
+	mutating, validating := c.Engine.Rules()
+	validating = append([]admissionregistrationv1.RuleWithOperations{policyRule}, validating...)
+	selector := c.namespaceSelector()
+
+	var mwc admissionregistrationv1.MutatingWebhookConfiguration
+	if err := c.Reader.Get(ctx, client.ObjectKey{Name: c.Name}, &mwc); err != nil {
+		return fmt.Errorf("reading MutatingWebhookConfiguration %s: %w", c.Name, err)
+	}
+	mbefore := mwc.DeepCopy()
+	for i := range mwc.Webhooks {
+		mwc.Webhooks[i].Rules, mwc.Webhooks[i].NamespaceSelector = mutating, selector
+	}
+	if err := c.update(ctx, "MutatingWebhookConfiguration", mbefore, &mwc); err != nil {
+		return err
+	}
+
+	var vwc admissionregistrationv1.ValidatingWebhookConfiguration
+	if err := c.Reader.Get(ctx, client.ObjectKey{Name: c.Name}, &vwc); err != nil {
+		return fmt.Errorf("reading ValidatingWebhookConfiguration %s: %w", c.Name, err)
+	}
+	vbefore := vwc.DeepCopy()
+	for i := range vwc.Webhooks {
+		vwc.Webhooks[i].Rules, vwc.Webhooks[i].NamespaceSelector = validating, selector
+	}
+	return c.update(ctx, "ValidatingWebhookConfiguration", vbefore, &vwc)
+}
+
+// update writes obj, a configuration of kind, when it differs from before.
+func (c *Configurations) update(ctx context.Context, kind string, before, obj client.Object) error {
+	if equality.Semantic.DeepEqual(before, obj) {
+		return nil
+	}
+	if err := c.Writer.Update(ctx, obj); err != nil {
+		return fmt.Errorf("updating the rules of %s %s: %w", kind, c.Name, err)
+	}
+	return nil
+}
+
+// namespaceSelector excludes ExcludeNamespaces by their name label.
+func (c *Configurations) namespaceSelector() *metav1.LabelSelector {
+	names := slices.Sorted(slices.Values(c.ExcludeNamespaces))
+	return &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+		Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: names,
+	}}}
+}
