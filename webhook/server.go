@@ -33,7 +33,7 @@ func NewServer(opts Options, engine *policies.Engine) webhook.Server {
 		CertDir: opts.CertDir,
 		TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.MinVersion = tls.VersionTLS12 }},
 	})
-	server.Register(MutatePath, &webhook.Admission{Handler: &Handler{Name: "mutate", Decide: mutator{engine}.decide}})
-	server.Register(ValidatePath, &webhook.Admission{Handler: &Handler{Name: "validate", Decide: validator{engine}.decide}})
+	server.Register(MutatePath, strictReviews(&webhook.Admission{Handler: &Handler{Name: "mutate", Decide: mutator{engine}.decide}}))
+	server.Register(ValidatePath, strictReviews(&webhook.Admission{Handler: &Handler{Name: "validate", Decide: validator{engine}.decide}}))
 	return server
 }

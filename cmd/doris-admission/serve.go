@@ -33,10 +33,10 @@ type serveOptions struct {
 	webhookConfig     string
 	excludeNamespaces []string
 	kubeconfig        string
-	metricsAddress  string
-	probeAddress    string
-	shutdownTimeout time.Duration
-	log             zap.Options
+	metricsAddress    string
+	probeAddress      string
+	shutdownTimeout   time.Duration
+	log               zap.Options
 }
 
 // newServeCommand returns the serve command; run does the serving, so tests
