@@ -5,13 +5,15 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apiserver/pkg/cel/openapi/resolver"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/doris-admission/doris-admission/policies/schema"
+	policyschema "github.com/doris-admission/doris-admission/policies/schema"
 )
 
 // ClusterConfig is the engine's configuration inside a cluster: the cluster's
@@ -20,10 +22,34 @@ import (
 func ClusterConfig(cache client.Reader, kube kubernetes.Interface, mapper meta.RESTMapper, disco discovery.DiscoveryInterface) Config {
 	return Config{
 		Mapper:     mapper,
-		Schemas:    schema.Chain{&schema.Builtin{}, &resolver.ClientDiscoveryResolver{Discovery: disco}},
+		Schemas:    policyschema.Chain{&policyschema.Builtin{}, &resolver.ClientDiscoveryResolver{Discovery: disco}},
 		Namespaces: cachedNamespaces{cache},
 		Client:     kube,
+		Params:     cachedParams{cache},
 	}
+}
+
+// cachedParams reads parameter objects of any kind from the informer cache,
+// which starts watching a kind the first time it is asked for.
+type cachedParams struct {
+	cache client.Reader
+}
+
+func (c cachedParams) List(ctx context.Context, kind schema.GroupVersionKind, namespace string, selector labels.Selector) ([]*unstructured.Unstructured, error) {
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(kind.GroupVersion().WithKind(kind.Kind + "List"))
+	opts := []client.ListOption{client.MatchingLabelsSelector{Selector: selector}}
+	if namespace != "" {
+		opts = append(opts, client.InNamespace(namespace))
+	}
+	if err := c.cache.List(ctx, list, opts...); err != nil {
+		return nil, err
+	}
+	out := make([]*unstructured.Unstructured, len(list.Items))
+	for i := range list.Items {
+		out[i] = &list.Items[i]
+	}
+	return out, nil
 }
 
 // cachedNamespaces is a NamespaceLister over the manager's informer cache.

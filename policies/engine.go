@@ -38,6 +38,8 @@ type Config struct {
 	// namespaceSelector and namespaceObject; Client is asked on a cache miss.
 	Namespaces corelisters.NamespaceLister
 	Client     kubernetes.Interface
+	// Params finds the parameter objects of policies with a paramKind.
+	Params ParamSource
 }
 
 // Engine evaluates the loaded policies against requests. Load swaps the
@@ -48,6 +50,8 @@ type Engine struct {
 	objects   admission.ObjectInterfaces
 	converter managedfields.TypeConverter
 	checker   *typeChecker
+	// paramSource finds parameter objects; nil where none can be read.
+	paramSource ParamSource
 
 	loadMu  sync.Mutex
 	byKey   map[compileKey]*compiled
@@ -73,8 +77,9 @@ func NewEngine(cfg Config) *Engine {
 		matcher:   matching.NewMatcher(cfg.Namespaces, cfg.Client),
 		objects:   admission.NewObjectInterfacesFromScheme(clientgoscheme.Scheme),
 		converter: applyconfigurations.NewTypeConverter(clientgoscheme.Scheme),
-		checker:   &typeChecker{schemas: cfg.Schemas, mapper: cfg.Mapper},
-		byKey:     map[compileKey]*compiled{},
+		checker:     &typeChecker{schemas: cfg.Schemas, mapper: cfg.Mapper},
+		paramSource: cfg.Params,
+		byKey:       map[compileKey]*compiled{},
 	}
 	e.current.Store(&policySet{})
 	return e

@@ -41,7 +41,7 @@ func object(t *testing.T, yamlText string) *unstructured.Unstructured {
 
 func request(t *testing.T, obj *unstructured.Unstructured) *Request {
 	t.Helper()
-	req, err := RequestForObject(obj, OfflineConfig(nil).Mapper)
+	req, err := NewEngine(OfflineConfig(nil)).RequestForObject(obj)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,5 +271,52 @@ spec:
 	res, err := e.Mutate(context.Background(), request(t, object(t, deployment)))
 	if err != nil || res.Object != nil || len(res.Warnings) != 1 {
 		t.Errorf("failurePolicy Ignore: got %+v, %v; want no change and one warning", res, err)
+	}
+}
+
+func TestParamsFromTheDocumentsAtHand(t *testing.T) {
+	policy := `
+apiVersion: policies.doris-admission.io/v1alpha1
+kind: ValidatingPolicy
+metadata: {name: replica-limit}
+spec:
+  paramKind: {apiVersion: v1, kind: ConfigMap}
+  paramRef: {name: limits, parameterNotFoundAction: Deny}
+  matchConstraints:
+    resourceRules: [{apiGroups: [apps], apiVersions: [v1], operations: [CREATE], resources: [deployments]}]
+  validations:
+    - expression: object.spec.replicas <= int(params.data.maxReplicas)
+      messageExpression: "'at most ' + params.data.maxReplicas + ' replicas in ' + params.metadata.namespace"
+`
+	limits := Document{Origin: "cm.yaml", Index: 1, Object: object(t, `{apiVersion: v1, kind: ConfigMap, metadata: {name: limits, namespace: shop}, data: {maxReplicas: "3"}}`)}
+	docs, err := decodeStream("p.yaml", strings.NewReader(policy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := PolicyFromDocument(docs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		docs []Document
+		want string
+	}{
+		{"found in the object's namespace", []Document{limits}, "at most 3 replicas in shop (policy replica-limit)"},
+		{"missing", nil, "no ConfigMap parameters found"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := NewEngine(OfflineConfig(tt.docs))
+			if loaded := e.Load([]Policy{p}); len(loaded[0].Problems) > 0 {
+				t.Fatal(loaded[0].Problems)
+			}
+			res, err := e.Validate(context.Background(), request(t, object(t, deployment)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Denied) != 1 || !strings.Contains(res.Denied[0].String(), tt.want) {
+				t.Errorf("denied %v, want one containing %q", res.Denied, tt.want)
+			}
+		})
 	}
 }

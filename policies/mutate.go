@@ -6,8 +6,10 @@ import (
 	"slices"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apiserver/pkg/admission"
 	plugincel "k8s.io/apiserver/pkg/admission/plugin/cel"
@@ -116,15 +118,33 @@ func (e *Engine) mutateWith(ctx context.Context, c *compiled, req *Request, vers
 	return false, err
 }
 
-// applyPatches runs c's matchConditions and mutations on versioned.
+// applyPatches runs c's matchConditions and mutations on versioned, once per
+// parameter object.
 func (e *Engine) applyPatches(ctx context.Context, c *compiled, req *Request, gvr schema.GroupVersionResource, versioned *admission.VersionedAttributes) (bool, error) {
 	ns, err := e.namespace(ctx, req)
 	if err != nil {
 		return false, &PolicyError{Policy: c.Name(), Err: err}
 	}
-	ctx = c.compiler.CreateContext(ctx)
+	params, err := e.params(ctx, c, req)
+	if err != nil {
+		return false, &PolicyError{Policy: c.Name(), Field: "spec.paramRef", Err: err}
+	}
+	changed := false
+	for _, param := range params {
+		changedByParam, err := e.patchOnce(c.compiler.CreateContext(ctx), c, gvr, versioned, ns, param)
+		if err != nil {
+			return false, err
+		}
+		changed = changed || changedByParam
+	}
+	return changed, nil
+}
+
+// patchOnce evaluates c's matchConditions and applies its mutations in
+// order, each to the result of the one before.
+func (e *Engine) patchOnce(ctx context.Context, c *compiled, gvr schema.GroupVersionResource, versioned *admission.VersionedAttributes, ns *corev1.Namespace, param runtime.Object) (bool, error) {
 	if c.conditions != nil {
-		match := c.conditions.Match(ctx, versioned, nil, nil)
+		match := c.conditions.Match(ctx, versioned, param, nil)
 		if match.Error != nil {
 			return false, &PolicyError{Policy: c.Name(), Field: "spec.matchConditions", Err: match.Error}
 		}
@@ -139,7 +159,7 @@ func (e *Engine) applyPatches(ctx context.Context, c *compiled, req *Request, gv
 			MatchedResource:     gvr,
 			VersionedAttributes: versioned,
 			ObjectInterfaces:    e.objects,
-			OptionalVariables:   plugincel.OptionalVariableBindings{},
+			OptionalVariables:   plugincel.OptionalVariableBindings{VersionedParams: param},
 			Namespace:           ns,
 			TypeConverter:       e.converter,
 		}, celconfig.RuntimeCELCostBudget)

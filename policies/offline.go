@@ -2,6 +2,7 @@ package policies
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -10,34 +11,32 @@ import (
 )
 
 // OfflineConfig is the engine's configuration without a cluster: built-in
-// kinds and schemas from the embedded snapshot, and the namespaces given (the
-// Namespace objects among the input). A namespace that is not given is taken
-// to exist with only the label the API server puts on every namespace.
-func OfflineConfig(namespaces []*corev1.Namespace) Config {
-	known := map[string]*corev1.Namespace{}
-	for _, ns := range namespaces {
-		known[ns.Name] = ns
+// kinds and schemas from the embedded snapshot; the documents at hand as
+// the cluster's objects, for namespaces and policy parameters. A namespace
+// that is not among them is taken to exist with only the label the API
+// server puts on every namespace.
+func OfflineConfig(docs []Document) Config {
+	mapper := schema.BuiltinRESTMapper()
+	namespaces := map[string]*corev1.Namespace{}
+	var objects Objects
+	for _, doc := range docs {
+		obj := doc.Object.DeepCopy()
+		gvk := obj.GroupVersionKind()
+		if mapping, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version); err == nil && mapping.Scope.Name() == meta.RESTScopeNameNamespace && obj.GetNamespace() == "" {
+			obj.SetNamespace("default") // where kubectl would create it
+		}
+		objects = append(objects, obj)
+		ns := &corev1.Namespace{}
+		if gvk == corev1.SchemeGroupVersion.WithKind("Namespace") && runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, ns) == nil {
+			namespaces[ns.Name] = ns
+		}
 	}
 	return Config{
-		Mapper:     schema.BuiltinRESTMapper(),
+		Mapper:     mapper,
 		Schemas:    &schema.Builtin{},
-		Namespaces: offlineNamespaces(known),
+		Namespaces: offlineNamespaces(namespaces),
+		Params:     objects,
 	}
-}
-
-// NamespacesIn returns the Namespace objects among docs.
-func NamespacesIn(docs []Document) []*corev1.Namespace {
-	var out []*corev1.Namespace
-	for _, doc := range docs {
-		if doc.Object.GetAPIVersion() != "v1" || doc.Object.GetKind() != "Namespace" {
-			continue
-		}
-		ns := &corev1.Namespace{}
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(doc.Object.Object, ns); err == nil {
-			out = append(out, ns)
-		}
-	}
-	return out
 }
 
 // offlineNamespaces is a NamespaceLister over the given namespaces that

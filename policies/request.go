@@ -60,11 +60,11 @@ func decodeRaw(raw runtime.RawExtension) (runtime.Object, error) {
 }
 
 // RequestForObject is the CREATE request that applying obj would make. The
-// mapper finds its resource; a namespaced object without a namespace goes to
-// "default", as kubectl does.
-func RequestForObject(obj *unstructured.Unstructured, mapper meta.RESTMapper) (*Request, error) {
+// engine's mapper finds its resource; a namespaced object without a namespace
+// goes to "default", as kubectl does.
+func (e *Engine) RequestForObject(obj *unstructured.Unstructured) (*Request, error) {
 	gvk := obj.GroupVersionKind()
-	mapping, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	mapping, err := e.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	if err != nil {
 		return nil, fmt.Errorf("unknown kind %s in apiVersion %s: %w", gvk.Kind, gvk.GroupVersion(), err)
 	}

@@ -106,7 +106,26 @@ func (e *Engine) validateWith(ctx context.Context, c *compiled, req *Request, ve
 	if err != nil {
 		return nil, nil, &PolicyError{Policy: c.Name(), Err: err}
 	}
-	res := c.validator.Validate(ctx, gvr, *versioned, nil, ns, celconfig.RuntimeCELCostBudget, nil)
+	params, err := e.params(ctx, c, req)
+	if err != nil {
+		return nil, nil, &PolicyError{Policy: c.Name(), Field: "spec.paramRef", Err: err}
+	}
+	var violations []Violation
+	annotations := map[string]string{}
+	for _, param := range params {
+		res := c.validator.Validate(ctx, gvr, *versioned, param, ns, celconfig.RuntimeCELCostBudget, nil)
+		violations = append(violations, c.violations(res)...)
+		for _, a := range res.AuditAnnotations {
+			if a.Action == validating.AuditAnnotationActionPublish {
+				annotations[a.Key] = a.Value
+			}
+		}
+	}
+	return violations, annotations, nil
+}
+
+// violations turns the failed decisions of one evaluation into violations.
+func (c *compiled) violations(res validating.ValidateResult) []Violation {
 	validations := c.Validating.Spec.Validations
 	var violations []Violation
 	for i, d := range res.Decisions {
@@ -125,11 +144,5 @@ func (e *Engine) validateWith(ctx context.Context, c *compiled, req *Request, ve
 		}
 		violations = append(violations, v)
 	}
-	annotations := map[string]string{}
-	for _, a := range res.AuditAnnotations {
-		if a.Action == validating.AuditAnnotationActionPublish {
-			annotations[a.Key] = a.Value
-		}
-	}
-	return violations, annotations, nil
+	return violations
 }

@@ -47,7 +47,7 @@ func newOfflineRun(opts offlineOptions, stdin io.Reader, stderr io.Writer) (*off
 	if len(run.docs) == 0 && run.failed {
 		return nil, errors.New("no document could be read")
 	}
-	run.engine = policies.NewEngine(policies.OfflineConfig(policies.NamespacesIn(run.docs)))
+	run.engine = policies.NewEngine(policies.OfflineConfig(run.docs))
 	for _, l := range run.engine.Load(loadedPolicies) {
 		for _, problem := range l.Problems {
 			fmt.Fprintf(stderr, "Warning: %s %s (%s): %v\n", l.Kind(), l.Name(), l.Origin, problem)
@@ -81,7 +81,7 @@ func (r *offlineRun) report(err error) {
 
 // request is the CREATE request for doc, or nil (reported) when its kind is unknown.
 func (r *offlineRun) request(doc policies.Document) *policies.Request {
-	req, err := policies.RequestForObject(doc.Object, policies.OfflineConfig(nil).Mapper)
+	req, err := r.engine.RequestForObject(doc.Object)
 	if err != nil {
 		r.report(&policies.DocumentError{Origin: doc.Origin, Index: doc.Index, Err: err})
 		return nil

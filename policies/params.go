@@ -1,0 +1,116 @@
+package policies
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// ParamSource finds the parameter objects policies read as params.
+type ParamSource interface {
+	// List returns the objects of kind in namespace ("" for every namespace,
+	// or a cluster-scoped kind) whose labels match selector.
+	List(ctx context.Context, kind schema.GroupVersionKind, namespace string, selector labels.Selector) ([]*unstructured.Unstructured, error)
+}
+
+// noParams is the parameter list of a policy without paramKind: one
+// evaluation, with params null.
+var noParams = []runtime.Object{nil}
+
+// params returns the parameter objects c is evaluated with for req, one
+// evaluation each, as a native binding's paramRef selects them. An empty
+// list with no error means: no parameters, and parameterNotFoundAction Allow.
+func (e *Engine) params(ctx context.Context, c *compiled, req *Request) ([]runtime.Object, error) {
+	kind := paramKind(c.Policy)
+	if kind == nil {
+		return noParams, nil
+	}
+	ref := paramRef(c.Policy)
+	if ref == nil {
+		return nil, errors.New("spec.paramKind is set but spec.paramRef is not: say which object holds the parameters")
+	}
+	gv, err := schema.ParseGroupVersion(kind.APIVersion)
+	if err != nil {
+		return nil, fmt.Errorf("spec.paramKind.apiVersion: %w", err)
+	}
+	gvk := gv.WithKind(kind.Kind)
+	if e.paramSource == nil {
+		return nil, fmt.Errorf("no %s parameter objects can be read here", gvk.Kind)
+	}
+	namespace, err := e.paramNamespace(gvk, ref, req)
+	if err != nil {
+		return nil, err
+	}
+	selector := labels.Everything()
+	if ref.Selector != nil {
+		if selector, err = metav1.LabelSelectorAsSelector(ref.Selector); err != nil {
+			return nil, fmt.Errorf("spec.paramRef.selector: %w", err)
+		}
+	}
+	found, err := e.paramSource.List(ctx, gvk, namespace, selector)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s parameters: %w", gvk.Kind, err)
+	}
+	var out []runtime.Object
+	for _, obj := range found {
+		if ref.Name == "" || obj.GetName() == ref.Name {
+			out = append(out, obj)
+		}
+	}
+	if len(out) == 0 {
+		if ref.ParameterNotFoundAction != nil && *ref.ParameterNotFoundAction == admissionregistrationv1.AllowAction {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("no %s parameters found (paramRef name %q, namespace %q); create them or set paramRef.parameterNotFoundAction to Allow", gvk.Kind, ref.Name, namespace)
+	}
+	return out, nil
+}
+
+// paramNamespace is where the parameters are looked for: paramRef.namespace,
+// else the request's namespace for a namespaced parameter kind.
+func (e *Engine) paramNamespace(gvk schema.GroupVersionKind, ref *admissionregistrationv1.ParamRef, req *Request) (string, error) {
+	if ref.Namespace != "" {
+		return ref.Namespace, nil
+	}
+	mapping, err := e.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if err != nil {
+		return "", fmt.Errorf("unknown parameter kind %s: %w", gvk, err)
+	}
+	if mapping.Scope.Name() != meta.RESTScopeNameNamespace {
+		return "", nil
+	}
+	if req.GetNamespace() == "" {
+		return "", fmt.Errorf("the parameters are namespaced (%s) but %s %s is not: set spec.paramRef.namespace", gvk.Kind, req.GetKind().Kind, req.GetName())
+	}
+	return req.GetNamespace(), nil
+}
+
+func paramRef(p Policy) *admissionregistrationv1.ParamRef {
+	if p.Mutating != nil {
+		return p.Mutating.Spec.ParamRef
+	}
+	return p.Validating.Spec.ParamRef
+}
+
+// Objects is a ParamSource over objects at hand: the input documents of the
+// offline commands, or defaults shipped with the binary.
+type Objects []*unstructured.Unstructured
+
+// List implements ParamSource.
+func (o Objects) List(_ context.Context, kind schema.GroupVersionKind, namespace string, selector labels.Selector) ([]*unstructured.Unstructured, error) {
+	var out []*unstructured.Unstructured
+	for _, obj := range o {
+		if obj.GroupVersionKind() == kind && (namespace == "" || obj.GetNamespace() == namespace) && selector.Matches(labels.Set(obj.GetLabels())) {
+			out = append(out, obj)
+		}
+	}
+	return out, nil
+}
