@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/google/cel-go/cel"
+
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/apimachinery/pkg/util/version"
 	plugincel "k8s.io/apiserver/pkg/admission/plugin/cel"
@@ -13,6 +15,7 @@ import (
 	"k8s.io/apiserver/pkg/cel/environment"
 
 	"github.com/doris-admission/doris-admission/policies/api/v1alpha1"
+	dorislib "github.com/doris-admission/doris-admission/policies/library"
 )
 
 // CompatibilityVersion is the Kubernetes version whose CEL environment and
@@ -20,9 +23,17 @@ import (
 // means in a native admission policy on that version.
 var CompatibilityVersion = version.MajorMinor(1, 37)
 
-// baseEnvSet is the Kubernetes base CEL environment, built once.
+// baseEnvSet is the Kubernetes base CEL environment with the functions of
+// ./library, built once.
 var baseEnvSet = sync.OnceValue(func() *environment.EnvSet {
-	return environment.MustBaseEnvSet(CompatibilityVersion)
+	envSet, err := environment.MustBaseEnvSet(CompatibilityVersion).Extend(environment.VersionedOptions{
+		IntroducedVersion: version.MajorMinor(1, 0),
+		EnvOptions:        []cel.EnvOption{dorislib.Doris()},
+	})
+	if err != nil {
+		panic("the CEL environment does not build: " + err.Error())
+	}
+	return envSet
 })
 
 // compiled is a policy ready to evaluate. Compile errors are kept as data: the

@@ -40,6 +40,9 @@ type Config struct {
 	Client     kubernetes.Interface
 	// Params finds the parameter objects of policies with a paramKind.
 	Params ParamSource
+	// Namespace is the server's own, where the built-in policies' settings
+	// are; default DefaultNamespace.
+	Namespace string
 }
 
 // Engine evaluates the loaded policies against requests. Load swaps the
@@ -78,7 +81,7 @@ func NewEngine(cfg Config) *Engine {
 		objects:   admission.NewObjectInterfacesFromScheme(clientgoscheme.Scheme),
 		converter: applyconfigurations.NewTypeConverter(clientgoscheme.Scheme),
 		checker:     &typeChecker{schemas: cfg.Schemas, mapper: cfg.Mapper},
-		paramSource: cfg.Params,
+		paramSource: withSettings{cfg.Params, cmp.Or(cfg.Namespace, DefaultNamespace)},
 		byKey:       map[compileKey]*compiled{},
 	}
 	e.current.Store(&policySet{})

@@ -13,14 +13,36 @@ import (
 
 // offlineOptions are the inputs mutate and validate share.
 type offlineOptions struct {
-	files       []string
-	policiesDir string
+	files []string
+	policySources
 }
 
 func (o *offlineOptions) bindFlags(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVarP(&o.files, "filename", "f", nil, "manifest file, folder (searched recursively) or - for standard input; repeatable")
-	cmd.Flags().StringVar(&o.policiesDir, "policies", "", "file or folder of MutatingPolicy and ValidatingPolicy objects to enforce with the built-in policies")
 	_ = cmd.MarkFlagRequired("filename")
+	o.policySources.bindFlags(cmd)
+}
+
+// policySources says which policies to load besides the cluster's.
+type policySources struct {
+	dir      string
+	disabled []string
+}
+
+func (p *policySources) bindFlags(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&p.dir, "policies", "", "file or folder of MutatingPolicy and ValidatingPolicy objects to enforce with the built-in policies")
+	cmd.Flags().StringSliceVar(&p.disabled, "disable-builtin", nil, "built-in policies to turn off, by name (see `doris-admission policy list`)")
+}
+
+// load returns the built-in policies (settings in namespace) but the
+// disabled ones, and those in dir, if given.
+func (p policySources) load(namespace string, stdin io.Reader) ([]policies.Policy, error) {
+	builtin, err := policies.Builtin(namespace, p.disabled)
+	if p.dir == "" {
+		return builtin, err
+	}
+	files, filesErr := policies.ReadPolicies(p.dir, stdin)
+	return append(builtin, files...), errors.Join(err, filesErr)
 }
 
 // offlineRun is an engine loaded with the policies, and the documents to run
@@ -37,7 +59,7 @@ type offlineRun struct {
 // every one it cannot read and keeping the rest.
 func newOfflineRun(opts offlineOptions, stdin io.Reader, stderr io.Writer) (*offlineRun, error) {
 	run := &offlineRun{stderr: stderr}
-	loadedPolicies, err := loadPolicies(opts.policiesDir, stdin)
+	loadedPolicies, err := opts.load(policies.DefaultNamespace, stdin)
 	run.report(err)
 	for _, file := range opts.files {
 		docs, err := policies.ReadDocuments(file, stdin)
@@ -54,14 +76,6 @@ func newOfflineRun(opts offlineOptions, stdin io.Reader, stderr io.Writer) (*off
 		}
 	}
 	return run, nil
-}
-
-// loadPolicies returns the built-in policies and those in dir, if given.
-func loadPolicies(dir string, stdin io.Reader) ([]policies.Policy, error) {
-	if dir == "" {
-		return nil, nil
-	}
-	return policies.ReadPolicies(dir, stdin)
 }
 
 // report prints each of err's joined errors on its own line and marks the run failed.

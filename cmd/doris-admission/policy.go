@@ -20,7 +20,7 @@ func newPolicyCommand() *cobra.Command {
 }
 
 func newPolicyListCommand() *cobra.Command {
-	var dir string
+	var sources policySources
 	cmd := &cobra.Command{
 		Use:   "list [--policies DIR]",
 		Short: "List the loaded policies: built-in and from files",
@@ -29,7 +29,7 @@ policies first, then by name. Each line gives the kind, where the policy comes
 from, the resources it applies to, and whether every expression compiles.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			loaded, err := loadPolicies(dir, cmd.InOrStdin())
+			loaded, err := sources.load(policies.DefaultNamespace, cmd.InOrStdin())
 			engine := policies.NewEngine(policies.OfflineConfig(nil))
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "NAME\tKIND\tORIGIN\tRESOURCES\tSTATUS")
@@ -42,7 +42,7 @@ from, the resources it applies to, and whether every expression compiles.`,
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&dir, "policies", "", "file or folder of MutatingPolicy and ValidatingPolicy objects to list with the built-in policies")
+	sources.bindFlags(cmd)
 	return cmd
 }
 

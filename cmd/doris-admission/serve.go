@@ -29,7 +29,7 @@ import (
 // serveOptions are the settings of `doris-admission serve`.
 type serveOptions struct {
 	webhook           webhook.Options
-	policiesDir       string
+	policies          policySources
 	webhookConfig     string
 	excludeNamespaces []string
 	kubeconfig        string
@@ -64,7 +64,7 @@ SIGTERM: requests in flight are answered before it exits.`,
 	flags.StringVar(&opts.metricsAddress, "metrics-bind-address", ":8080", "address serving Prometheus /metrics; \"0\" turns it off")
 	flags.StringVar(&opts.probeAddress, "health-probe-bind-address", ":8081", "address serving /healthz and /readyz")
 	flags.DurationVar(&opts.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to wait for requests in flight on SIGTERM")
-	flags.StringVar(&opts.policiesDir, "policies", "", "file or folder of MutatingPolicy and ValidatingPolicy objects to enforce with the built-in policies and the cluster's")
+	opts.policies.bindFlags(cmd)
 	flags.StringVar(&opts.webhookConfig, "webhook-configuration", "doris-admission", "name of the MutatingWebhookConfiguration and ValidatingWebhookConfiguration whose rules the server keeps equal to the policies' rules")
 	flags.StringSliceVar(&opts.excludeNamespaces, "exclude-namespaces", []string{"kube-system", ownNamespace()}, "namespaces never sent to the webhooks")
 	flags.StringVar(&opts.kubeconfig, "kubeconfig", "", "kubeconfig file of the cluster (default: $KUBECONFIG, then the in-cluster service account, then ~/.kube/config)")
@@ -78,9 +78,9 @@ SIGTERM: requests in flight are answered before it exits.`,
 // until ctx ends and the requests in flight are answered.
 func runServe(ctx context.Context, opts serveOptions) error {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts.log)))
-	static, err := loadPolicies(opts.policiesDir, nil)
+	static, err := opts.policies.load(ownNamespace(), nil)
 	if err != nil {
-		return fmt.Errorf("reading --policies %s: %w", opts.policiesDir, err)
+		return fmt.Errorf("loading the policies: %w", err)
 	}
 	mgr, err := newManager(opts)
 	if err != nil {
@@ -145,7 +145,9 @@ func newClusterEngine(mgr ctrl.Manager) (*policies.Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the cluster: %w", err)
 	}
-	return policies.NewEngine(policies.ClusterConfig(mgr.GetCache(), kube, mgr.GetRESTMapper(), kube.Discovery())), nil
+	cfg := policies.ClusterConfig(mgr.GetCache(), kube, mgr.GetRESTMapper(), kube.Discovery())
+	cfg.Namespace = ownNamespace()
+	return policies.NewEngine(cfg), nil
 }
 
 // ownNamespace is the namespace the server runs in: $POD_NAMESPACE (set from
@@ -154,7 +156,7 @@ func ownNamespace() string {
 	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
 		return ns
 	}
-	return "doris-admission"
+	return policies.DefaultNamespace
 }
 
 // restConfig finds the cluster: the --kubeconfig file when given, otherwise

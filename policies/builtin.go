@@ -1,0 +1,118 @@
+package policies
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"slices"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/doris-admission/doris-admission/policies/builtin"
+)
+
+// DefaultNamespace is where the server runs unless told otherwise, and so
+// where the built-in policies' settings are looked up.
+const DefaultNamespace = "doris-admission"
+
+// settingsName is the ConfigMap the built-in policies read as params.
+const settingsName = "doris-admission-settings"
+
+// Builtin returns the built-in policies but those named in disabled, with
+// their settings looked up in namespace. Naming a policy that does not exist
+// is an error, so a typo does not leave a policy on.
+func Builtin(namespace string, disabled []string) ([]Policy, error) {
+	files, err := fs.Glob(builtin.Policies, "*.yaml")
+	if err != nil {
+		return nil, err
+	}
+	var out []Policy
+	var errs []error
+	for _, file := range files {
+		f, err := builtin.Policies.Open(file)
+		if err != nil {
+			return nil, err
+		}
+		docs, err := decodeStream(file, f)
+		f.Close()
+		errs = append(errs, err)
+		for _, doc := range docs {
+			p, err := PolicyFromDocument(doc)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			p.Origin = OriginBuiltin
+			if ref := paramRef(p); ref != nil && ref.Name == settingsName {
+				ref.Namespace = namespace
+			}
+			out = append(out, p)
+		}
+	}
+	for _, name := range disabled {
+		i := slices.IndexFunc(out, func(p Policy) bool { return p.Name() == name })
+		if i < 0 {
+			errs = append(errs, fmt.Errorf("there is no built-in policy %q to disable; `doris-admission policy list` names them", name))
+			continue
+		}
+		out = slices.Delete(out, i, i+1)
+	}
+	return out, errors.Join(errs...)
+}
+
+// withSettings makes the settings ConfigMap of the built-in policies always
+// found: the one in namespace, with every key it leaves out taken from the
+// defaults, or the defaults alone.
+type withSettings struct {
+	ParamSource
+	namespace string
+}
+
+var configMapKind = schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}
+
+// defaultSettings decodes the embedded settings ConfigMap.
+func defaultSettings(namespace string) (*unstructured.Unstructured, error) {
+	obj, err := decodeObject(builtin.Settings)
+	if err != nil {
+		return nil, fmt.Errorf("the embedded settings are corrupt: %w", err)
+	}
+	obj.SetNamespace(namespace)
+	return obj, nil
+}
+
+// List implements ParamSource.
+func (w withSettings) List(ctx context.Context, kind schema.GroupVersionKind, namespace string, selector labels.Selector) ([]*unstructured.Unstructured, error) {
+	var found []*unstructured.Unstructured
+	if w.ParamSource != nil {
+		var err error
+		if found, err = w.ParamSource.List(ctx, kind, namespace, selector); err != nil {
+			return nil, err
+		}
+	}
+	if kind != configMapKind || (namespace != "" && namespace != w.namespace) {
+		return found, nil
+	}
+	defaults, err := defaultSettings(w.namespace)
+	if err != nil || !selector.Matches(labels.Set(defaults.GetLabels())) {
+		return found, err
+	}
+	i := slices.IndexFunc(found, func(o *unstructured.Unstructured) bool {
+		return o.GetName() == settingsName && o.GetNamespace() == w.namespace
+	})
+	if i < 0 {
+		return append(found, defaults), nil
+	}
+	merged := found[i].DeepCopy()
+	data, _, _ := unstructured.NestedStringMap(defaults.Object, "data")
+	own, _, _ := unstructured.NestedStringMap(merged.Object, "data")
+	maps.Copy(data, own)
+	if err := unstructured.SetNestedStringMap(merged.Object, data, "data"); err != nil {
+		return nil, err
+	}
+	found[i] = merged
+	return found, nil
+}

@@ -1,0 +1,11 @@
+// Package library holds the CEL functions doris-admission adds to the
+// Kubernetes policy environment, for what CEL alone would say unreadably.
+// Policies decide the behaviour; these functions only answer questions.
+//
+//   - dorisRole(object) string: "fe" or "be" when object is a StatefulSet of
+//     an Apache Doris frontend or backend, else "".
+//   - dorisContainer(object) int: the index of the Doris container in the
+//     StatefulSet's pod template, or -1.
+//
+// A policy that calls them cannot be exported as a native admission policy.
+package library

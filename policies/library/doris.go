@@ -1,0 +1,141 @@
+package library
+
+import (
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
+)
+
+// Doris is the CEL library with dorisRole and dorisContainer.
+func Doris() cel.EnvOption {
+	return cel.Lib(dorisLib{})
+}
+
+type dorisLib struct{}
+
+func (dorisLib) LibraryName() string { return "doris-admission.doris" }
+
+func (dorisLib) CompileOptions() []cel.EnvOption {
+	return []cel.EnvOption{
+		cel.Function("dorisRole", cel.Overload("doris_role_dyn", []*cel.Type{cel.DynType}, cel.StringType,
+			cel.UnaryBinding(func(v ref.Val) ref.Val { return withObject(v, func(o map[string]any) ref.Val { return types.String(Role(o)) }) }))),
+		cel.Function("dorisContainer", cel.Overload("doris_container_dyn", []*cel.Type{cel.DynType}, cel.IntType,
+			cel.UnaryBinding(func(v ref.Val) ref.Val { return withObject(v, func(o map[string]any) ref.Val { return types.Int(Container(o)) }) }))),
+	}
+}
+
+func (dorisLib) ProgramOptions() []cel.ProgramOption { return nil }
+
+// withObject converts a CEL object to a map and applies f.
+func withObject(v ref.Val, f func(map[string]any) ref.Val) ref.Val {
+	native, err := v.ConvertToNative(reflect.TypeFor[map[string]any]())
+	if err != nil {
+		return types.NewErr("the argument is not an object: %v", err)
+	}
+	return f(native.(map[string]any))
+}
+
+// RoleLabel marks a StatefulSet (or its pod template) as a Doris fe or be.
+const RoleLabel = "doris.apache.org/role"
+
+// Role is "fe" or "be" when the StatefulSet obj is a Doris frontend or
+// backend: by the role label on the StatefulSet or its pod template, else by
+// the first container whose name or image follows the Doris conventions.
+func Role(obj map[string]any) string {
+	for _, labels := range []any{path(obj, "metadata", "labels"), path(obj, "spec", "template", "metadata", "labels")} {
+		if role, _ := asMap(labels)[RoleLabel].(string); role == "fe" || role == "be" {
+			return role
+		}
+	}
+	for _, c := range containers(obj) {
+		if role := containerRole(c); role != "" {
+			return role
+		}
+	}
+	return ""
+}
+
+// Container is the index of the Doris container of the StatefulSet obj: the
+// first that follows the conventions of its role, else, for a StatefulSet
+// labelled with a role, the first container; -1 when obj is not Doris.
+func Container(obj map[string]any) int {
+	role := Role(obj)
+	if role == "" {
+		return -1
+	}
+	cs := containers(obj)
+	for i, c := range cs {
+		if containerRole(c) == role {
+			return i
+		}
+	}
+	if len(cs) == 0 {
+		return -1
+	}
+	return 0
+}
+
+// containerRole is the role a container's name or image says, or "".
+func containerRole(c map[string]any) string {
+	name, _ := c["name"].(string)
+	image, _ := c["image"].(string)
+	for _, role := range []string{"fe", "be"} {
+		if name == role || name == "doris-"+role || imageRole(image) == role {
+			return role
+		}
+	}
+	return ""
+}
+
+// imageRole reads the role from the image names Doris is published under:
+// apache/doris:fe-<version>, <user>/apache-doris:<version>-fe and
+// selectdb/doris.fe-<os>, with or without a registry, tag or digest.
+func imageRole(image string) string {
+	image, _, _ = strings.Cut(image, "@")
+	repo, tag := image, ""
+	if i := strings.LastIndex(image, ":"); i > strings.LastIndex(image, "/") {
+		repo, tag = image[:i], image[i+1:]
+	}
+	segments := strings.Split(repo, "/")
+	last := segments[len(segments)-1]
+	parent := ""
+	if len(segments) > 1 {
+		parent = segments[len(segments)-2]
+	}
+	for _, role := range []string{"fe", "be"} {
+		switch {
+		case parent == "apache" && last == "doris" && strings.HasPrefix(tag, role+"-"),
+			last == "apache-doris" && strings.HasSuffix(tag, "-"+role),
+			parent == "selectdb" && strings.HasPrefix(last, "doris."+role+"-"):
+			return role
+		}
+	}
+	return ""
+}
+
+// containers returns the pod template's containers.
+func containers(obj map[string]any) []map[string]any {
+	list, _ := path(obj, "spec", "template", "spec", "containers").([]any)
+	out := make([]map[string]any, 0, len(list))
+	for _, c := range list {
+		out = append(out, asMap(c))
+	}
+	return slices.Clip(out)
+}
+
+func path(obj map[string]any, keys ...string) any {
+	var cur any = obj
+	for _, k := range keys {
+		cur = asMap(cur)[k]
+	}
+	return cur
+}
+
+func asMap(v any) map[string]any {
+	m, _ := v.(map[string]any)
+	return m
+}

@@ -1,0 +1,50 @@
+package library
+
+import "testing"
+
+func statefulSet(labels map[string]any, containers ...map[string]any) map[string]any {
+	list := make([]any, len(containers))
+	for i, c := range containers {
+		list[i] = c
+	}
+	return map[string]any{
+		"metadata": map[string]any{"labels": labels},
+		"spec":     map[string]any{"template": map[string]any{"spec": map[string]any{"containers": list}}},
+	}
+}
+
+func container(name, image string) map[string]any {
+	return map[string]any{"name": name, "image": image}
+}
+
+func TestRoleAndContainer(t *testing.T) {
+	sidecar := container("log", "fluent/fluent-bit:3")
+	tests := []struct {
+		name      string
+		obj       map[string]any
+		role      string
+		container int
+	}{
+		{"seed FE image", statefulSet(nil, container("x", "zyzcenter/apache-doris:1.2.4.1-fe")), "fe", 0},
+		{"seed BE image after a sidecar", statefulSet(nil, sidecar, container("x", "zyzcenter/apache-doris:1.2.4.1-be")), "be", 1},
+		{"official FE", statefulSet(nil, container("x", "apache/doris:fe-2.1.7")), "fe", 0},
+		{"official BE with registry and digest", statefulSet(nil, container("x", "docker.io/apache/doris:be-3.0.2@sha256:abc")), "be", 0},
+		{"selectdb FE", statefulSet(nil, container("x", "selectdb/doris.fe-ubuntu:2.0.3")), "fe", 0},
+		{"container named doris-be", statefulSet(nil, sidecar, container("doris-be", "registry.local/db:7")), "be", 1},
+		{"container named fe", statefulSet(nil, container("fe", "registry.local/db:7")), "fe", 0},
+		{"label wins, first container", statefulSet(map[string]any{RoleLabel: "be"}, container("main", "registry.local/db:7")), "be", 0},
+		{"not Doris", statefulSet(nil, container("web", "nginx:1.27"), sidecar), "", -1},
+		{"apache but not doris", statefulSet(nil, container("web", "apache/httpd:fe-1")), "", -1},
+		{"no containers", map[string]any{}, "", -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Role(tt.obj); got != tt.role {
+				t.Errorf("Role = %q, want %q", got, tt.role)
+			}
+			if got := Container(tt.obj); got != tt.container {
+				t.Errorf("Container = %d, want %d", got, tt.container)
+			}
+		})
+	}
+}
