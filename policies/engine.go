@@ -76,10 +76,10 @@ type compileKey struct {
 // NewEngine returns an engine with no policies loaded.
 func NewEngine(cfg Config) *Engine {
 	e := &Engine{
-		mapper:    cfg.Mapper,
-		matcher:   matching.NewMatcher(cfg.Namespaces, cfg.Client),
-		objects:   admission.NewObjectInterfacesFromScheme(clientgoscheme.Scheme),
-		converter: applyconfigurations.NewTypeConverter(clientgoscheme.Scheme),
+		mapper:      cfg.Mapper,
+		matcher:     matching.NewMatcher(cfg.Namespaces, cfg.Client),
+		objects:     admission.NewObjectInterfacesFromScheme(clientgoscheme.Scheme),
+		converter:   applyconfigurations.NewTypeConverter(clientgoscheme.Scheme),
 		checker:     &typeChecker{schemas: cfg.Schemas, mapper: cfg.Mapper},
 		paramSource: withSettings{cfg.Params, cmp.Or(cfg.Namespace, DefaultNamespace)},
 		byKey:       map[compileKey]*compiled{},

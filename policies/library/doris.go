@@ -22,9 +22,13 @@ func (dorisLib) LibraryName() string { return "doris-admission.doris" }
 func (dorisLib) CompileOptions() []cel.EnvOption {
 	return []cel.EnvOption{
 		cel.Function("dorisRole", cel.Overload("doris_role_dyn", []*cel.Type{cel.DynType}, cel.StringType,
-			cel.UnaryBinding(func(v ref.Val) ref.Val { return withObject(v, func(o map[string]any) ref.Val { return types.String(Role(o)) }) }))),
+			cel.UnaryBinding(func(v ref.Val) ref.Val {
+				return withObject(v, func(o map[string]any) ref.Val { return types.String(Role(o)) })
+			}))),
 		cel.Function("dorisContainer", cel.Overload("doris_container_dyn", []*cel.Type{cel.DynType}, cel.IntType,
-			cel.UnaryBinding(func(v ref.Val) ref.Val { return withObject(v, func(o map[string]any) ref.Val { return types.Int(Container(o)) }) }))),
+			cel.UnaryBinding(func(v ref.Val) ref.Val {
+				return withObject(v, func(o map[string]any) ref.Val { return types.Int(Container(o)) })
+			}))),
 	}
 }
 
