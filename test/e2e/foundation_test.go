@@ -7,38 +7,20 @@ import (
 	"time"
 )
 
-// statefulSetWarning is a policy that matches StatefulSets, so the API
-// server sends them to the webhook, and passes for the seed FE.
-const statefulSetWarning = `
-apiVersion: policies.doris-admission.io/v1alpha1
-kind: ValidatingPolicy
-metadata: {name: e2e-statefulset-has-service}
-spec:
-  validationActions: [Warn]
-  matchConstraints:
-    resourceRules: [{apiGroups: [apps], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [statefulsets]}]
-  validations:
-    - expression: has(object.spec.serviceName)
-      message: has no serviceName
-`
-
 // TestApplySeedFEGoesThroughTheWebhook applies the plain seed FE with kubectl
-// and checks that the API server stored it and that our server admitted the
-// StatefulSet CREATE.
+// and checks that the API server stored it and that our server patched the
+// StatefulSet CREATE, as its metrics count.
 func TestApplySeedFEGoesThroughTheWebhook(t *testing.T) {
 	ctx := t.Context()
-	if out, err := suite.apply(statefulSetWarning); err != nil {
-		t.Fatalf("applying the policy: %v\n%s", err, out)
-	}
-	t.Cleanup(func() { suite.kubectl("delete", "validatingpolicy", "e2e-statefulset-has-service") })
-	waitForWebhookRule(t, "validatingwebhookconfiguration", "statefulsets", true)
-	created := map[string]string{"webhook": "validate", "kind": "StatefulSet", "operation": "CREATE", "result": "allowed"}
+	created := map[string]string{"webhook": "mutate", "kind": "StatefulSet", "operation": "CREATE", "result": "patched"}
 	before, err := suite.server.counter(ctx, "doris_admission_requests_total", created)
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	out, err := suite.kubectl("apply", "-f", filepath.Join(repoRoot, "deploy", "examples", "seed-fe-plain.yaml"))
+	seed := filepath.Join(repoRoot, "deploy", "examples", "seed-fe-plain.yaml")
+	out, err := suite.kubectl("apply", "-f", seed)
+	t.Cleanup(func() { suite.kubectl("delete", "-f", seed, "--ignore-not-found") })
 	if err != nil {
 		t.Fatalf("kubectl apply failed: %v\n%s", err, out)
 	}
