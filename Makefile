@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin/doris-admission
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 
-.PHONY: build test controlplane lint
+.PHONY: build test controlplane generate schemas lint
 
 ## build: compile the doris-admission binary into bin/.
 build:
@@ -17,6 +17,16 @@ controlplane:
 test:
 	assets=$$(bash test/controlplane/build.sh) && \
 	KUBEBUILDER_ASSETS="$$assets" $(GO) test -count=1 -timeout 30m ./...
+
+## generate: CRDs (deploy/crds) and deep-copy functions from policies/api.
+generate:
+	$(GO) tool controller-gen object paths=./policies/api/...
+	$(GO) tool controller-gen crd paths=./policies/api/... output:crd:dir=deploy/crds
+
+## schemas: refresh the embedded OpenAPI schemas from the source-built kube-apiserver.
+schemas:
+	assets=$$(bash test/controlplane/build.sh) && \
+	KUBEBUILDER_ASSETS="$$assets" $(GO) run ./policies/schema/snapshot policies/schema/openapi
 
 ## lint: gofmt, go vet and staticcheck (pinned in go.mod's tool directive).
 lint:

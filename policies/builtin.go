@@ -56,7 +56,7 @@ func Builtin(namespace string, disabled []string) ([]Policy, error) {
 	for _, name := range disabled {
 		i := slices.IndexFunc(out, func(p Policy) bool { return p.Name() == name })
 		if i < 0 {
-			errs = append(errs, fmt.Errorf("there is no built-in policy %q to disable; `doris-admission policy list` names them", name))
+			errs = append(errs, fmt.Errorf("there is no built-in policy %q to disable; doris-admission policy list names them", name))
 			continue
 		}
 		out = slices.Delete(out, i, i+1)

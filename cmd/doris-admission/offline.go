@@ -31,7 +31,7 @@ type policySources struct {
 
 func (p *policySources) bindFlags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&p.dir, "policies", "", "file or folder of MutatingPolicy and ValidatingPolicy objects to enforce with the built-in policies")
-	cmd.Flags().StringSliceVar(&p.disabled, "disable-builtin", nil, "built-in policies to turn off, by name (see `doris-admission policy list`)")
+	cmd.Flags().StringSliceVar(&p.disabled, "disable-builtin", nil, "built-in policies to turn off, by name (doris-admission policy list names them)")
 }
 
 // load returns the built-in policies (settings in namespace) but the
