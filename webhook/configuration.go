@@ -43,32 +43,31 @@ func (c *Configurations) Sync(ctx context.Context) error {
 	mutating, validating := c.Engine.Rules()
 	validating = append([]admissionregistrationv1.RuleWithOperations{policyRule}, validating...)
 	selector := c.namespaceSelector()
-
-	var mwc admissionregistrationv1.MutatingWebhookConfiguration
-	if err := c.Reader.Get(ctx, client.ObjectKey{Name: c.Name}, &mwc); err != nil {
-		return fmt.Errorf("reading MutatingWebhookConfiguration %s: %w", c.Name, err)
-	}
-	mbefore := mwc.DeepCopy()
-	for i := range mwc.Webhooks {
-		mwc.Webhooks[i].Rules, mwc.Webhooks[i].NamespaceSelector = mutating, selector
-	}
-	if err := c.update(ctx, "MutatingWebhookConfiguration", mbefore, &mwc); err != nil {
+	err := c.sync(ctx, "MutatingWebhookConfiguration", &admissionregistrationv1.MutatingWebhookConfiguration{}, func(obj client.Object) {
+		hooks := obj.(*admissionregistrationv1.MutatingWebhookConfiguration).Webhooks
+		for i := range hooks {
+			hooks[i].Rules, hooks[i].NamespaceSelector = mutating, selector
+		}
+	})
+	if err != nil {
 		return err
 	}
-
-	var vwc admissionregistrationv1.ValidatingWebhookConfiguration
-	if err := c.Reader.Get(ctx, client.ObjectKey{Name: c.Name}, &vwc); err != nil {
-		return fmt.Errorf("reading ValidatingWebhookConfiguration %s: %w", c.Name, err)
-	}
-	vbefore := vwc.DeepCopy()
-	for i := range vwc.Webhooks {
-		vwc.Webhooks[i].Rules, vwc.Webhooks[i].NamespaceSelector = validating, selector
-	}
-	return c.update(ctx, "ValidatingWebhookConfiguration", vbefore, &vwc)
+	return c.sync(ctx, "ValidatingWebhookConfiguration", &admissionregistrationv1.ValidatingWebhookConfiguration{}, func(obj client.Object) {
+		hooks := obj.(*admissionregistrationv1.ValidatingWebhookConfiguration).Webhooks
+		for i := range hooks {
+			hooks[i].Rules, hooks[i].NamespaceSelector = validating, selector
+		}
+	})
 }
 
-// update writes obj, a configuration of kind, when it differs from before.
-func (c *Configurations) update(ctx context.Context, kind string, before, obj client.Object) error {
+// sync reads the configuration of kind into obj, applies set, and writes it
+// back when that changed it.
+func (c *Configurations) sync(ctx context.Context, kind string, obj client.Object, set func(client.Object)) error {
+	if err := c.Reader.Get(ctx, client.ObjectKey{Name: c.Name}, obj); err != nil {
+		return fmt.Errorf("reading %s %s: %w", kind, c.Name, err)
+	}
+	before := obj.DeepCopyObject()
+	set(obj)
 	if equality.Semantic.DeepEqual(before, obj) {
 		return nil
 	}
