@@ -1,0 +1,119 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/doris-admission/doris-admission/test/fakefe"
+)
+
+// TestBEDecommissionReadsTheStatefulSet runs the agent's preStop command as
+// a BE pod's service account, bound by deploy/agent/rbac.yaml, against the
+// real API server and a fake FE: the pod below the StatefulSet's replicas
+// (a restart) is left alone, the one above (a scale-down) is decommissioned
+// until it is gone.
+func TestBEDecommissionReadsTheStatefulSet(t *testing.T) {
+	rbac := filepath.Join(repoRoot, "deploy", "agent", "rbac.yaml")
+	if out, err := suite.kubectl("apply", "-n", "default", "-f", rbac); err != nil {
+		t.Fatalf("applying the agent RBAC: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { suite.kubectl("delete", "-n", "default", "-f", rbac) })
+	if out, err := suite.apply(`
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: lake-be, namespace: default}
+spec:
+  serviceName: lake-be
+  replicas: 1
+  selector: {matchLabels: {app: lake-be}}
+  template:
+    metadata: {labels: {app: lake-be}}
+    spec:
+      containers: [{name: be, image: "apache/doris:be-2.1.7"}]
+`); err != nil {
+		t.Fatalf("creating the StatefulSet: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { suite.kubectl("delete", "statefulset", "lake-be") })
+	uid, err := suite.kubectl("get", "statefulset", "lake-be", "-o", "jsonpath={.metadata.uid}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No kubelet runs here: the pods the StatefulSet would have are created by hand.
+	for _, pod := range []string{"lake-be-0", "lake-be-1"} {
+		if out, err := suite.apply(fmt.Sprintf(`
+apiVersion: v1
+kind: Pod
+metadata:
+  name: %s
+  namespace: default
+  ownerReferences: [{apiVersion: apps/v1, kind: StatefulSet, name: lake-be, uid: %s, controller: true}]
+spec:
+  terminationGracePeriodSeconds: 70
+  containers: [{name: be, image: "apache/doris:be-2.1.7"}]
+`, pod, uid)); err != nil {
+			t.Fatalf("creating pod %s: %v\n%s", pod, err, out)
+		}
+		t.Cleanup(func() { suite.kubectl("delete", "pod", pod, "--grace-period=0") })
+	}
+
+	fake, err := fakefe.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fake.Close)
+	fake.Backends = []fakefe.Backend{
+		{ID: 1, Host: "10.0.1.10", HeartbeatPort: 9050, Alive: true, TabletNum: 300},
+		{ID: 2, Host: "10.0.1.11", HeartbeatPort: 9050, Alive: true, TabletNum: 300},
+	}
+	kubeconfig := serviceAccountKubeconfig(t, "default", "default")
+	decommission := func(pod, ip string) string {
+		cmd := exec.Command(suite.serverBin, "agent", "be-decommission", "--kubeconfig", kubeconfig,
+			"--namespace", "default", "--pod-name", pod, "--ip", ip, "--fe-host", "127.0.0.1", "--fe-port", fmt.Sprint(fake.Port()),
+			"--poll", "20ms", "--log-to-main=false")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("agent be-decommission for %s: %v\n%s", pod, err, out)
+		}
+		return string(out)
+	}
+
+	out := decommission("lake-be-0", "10.0.1.10")
+	if !strings.Contains(out, "not decommissioning: pod lake-be-0 is ordinal 0 of 1 replicas") || len(fake.StatementsMatching("DECOMMISSION")) != 0 {
+		t.Errorf("a restart decommissioned the BE or did not say why not:\n%s", out)
+	}
+	out = decommission("lake-be-1", "10.0.1.11")
+	if !strings.Contains(out, "is decommissioned: its tablets moved and Doris dropped it") {
+		t.Errorf("the scale-down did not end with the BE gone:\n%s", out)
+	}
+	if _, backends := fake.Snapshot(); len(backends) != 1 || backends[0].Host != "10.0.1.10" {
+		t.Errorf("backends after the scale-down: %+v", backends)
+	}
+}
+
+// serviceAccountKubeconfig writes a kubeconfig that authenticates as the
+// ServiceAccount namespace/name, as the token of a pod running as it would.
+func serviceAccountKubeconfig(t *testing.T, namespace, name string) string {
+	t.Helper()
+	user, err := suite.env.AddUser(envtest.User{
+		Name:   "system:serviceaccount:" + namespace + ":" + name,
+		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := user.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
