@@ -300,4 +300,3 @@ func envInt(name string, fallback int) int {
 	}
 	return fallback
 }
-
