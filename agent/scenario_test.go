@@ -169,3 +169,17 @@ func TestBEDecommissionThatCannotFinish(t *testing.T) {
 		t.Errorf("the BE should be left decommissioning: %+v", backends)
 	}
 }
+
+func TestSlowFEIsBoundedByTheTimeout(t *testing.T) {
+	fake, conn := fastFE(t)
+	fake.Delay = 3 * time.Second
+	conn.Timeout = 100 * time.Millisecond
+	start := time.Now()
+	err := RegisterBE(context.Background(), beConfig(conn, 400*time.Millisecond))
+	if err == nil || !strings.Contains(err.Error(), "is not registered") {
+		t.Errorf("error %v, want one saying the BE is not registered", err)
+	}
+	if elapsed := time.Since(start); elapsed > 2*time.Second {
+		t.Errorf("a slow FE held the registration for %s", elapsed)
+	}
+}

@@ -35,21 +35,48 @@ container's main output, so kubectl logs shows it.`,
 	}
 	cmd.AddCommand(newAgentInstallCommand(), newPrepareConfCommand(), newFERegisterCommand(),
 		newFEStopCommand(), newBERegisterCommand(), newBEDecommissionCommand())
+	for _, sub := range cmd.Commands() {
+		logFailures(sub)
+	}
 	return cmd
+}
+
+// logFailures makes a subcommand's error a log line too, so a failed hook
+// says why in the container's main output, not only in the kubelet's event.
+func logFailures(cmd *cobra.Command) {
+	run := cmd.RunE
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		err := run(cmd, args)
+		if err != nil {
+			agent.NewLogger(io.Discard, mainOutput(cmd)...).Printf("%s failed: %v", cmd.Name(), err)
+		}
+		return err
+	}
+}
+
+// mainOutput is the container's main output, unless --log-to-main is off or
+// it cannot be written.
+func mainOutput(cmd *cobra.Command) []io.Writer {
+	if logToMain, err := cmd.Flags().GetBool("log-to-main"); err != nil || !logToMain {
+		return nil
+	}
+	if w := agent.MainOutput(); w != nil {
+		return []io.Writer{w}
+	}
+	return nil
 }
 
 // agentFlags are the settings every subcommand that talks to an FE shares.
 type agentFlags struct {
 	user, passwordFile string
 	timeout            time.Duration
-	logToMain          bool
 }
 
 func (f *agentFlags) bind(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.user, "user", envOr("DORIS_USER", "root"), "FE user")
 	cmd.Flags().StringVar(&f.passwordFile, "password-file", os.Getenv("DORIS_PASSWORD_FILE"), "file holding the FE password (default: $DORIS_PASSWORD)")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 10*time.Second, "bound on connecting to the FE and on each statement")
-	cmd.Flags().BoolVar(&f.logToMain, "log-to-main", true, "also write log lines to the container's main output (/proc/1/fd/1)")
+	cmd.Flags().Bool("log-to-main", true, "also write log lines to the container's main output (/proc/1/fd/1)")
 }
 
 // connection is how to reach the FE at host:port with these credentials.
@@ -69,13 +96,7 @@ func (f *agentFlags) connection(host string, port int) (agent.Connection, error)
 }
 
 func (f *agentFlags) logger(cmd *cobra.Command) *agent.Logger {
-	var extra []io.Writer
-	if f.logToMain {
-		if w := agent.MainOutput(); w != nil {
-			extra = append(extra, w)
-		}
-	}
-	return agent.NewLogger(cmd.ErrOrStderr(), extra...)
+	return agent.NewLogger(cmd.ErrOrStderr(), mainOutput(cmd)...)
 }
 
 func newAgentInstallCommand() *cobra.Command {
