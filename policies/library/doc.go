@@ -6,6 +6,10 @@
 //     an Apache Doris frontend or backend, else "".
 //   - dorisContainer(object) int: the index of the Doris container in the
 //     StatefulSet's pod template, or -1.
+//   - dorisPort(object, name) int: the Doris port called name (query,
+//     edit-log, http, rpc, be, webserver, heartbeat, brpc): annotation
+//     doris.apache.org/<name>-port, else the Doris container's port named
+//     <name>-port or <name>, else the Doris default.
 //
 // A policy that calls them cannot be exported as a native admission policy.
 package library

@@ -1,7 +1,9 @@
 package library
 
 import (
+	"fmt"
 	"reflect"
+	"strconv"
 	"slices"
 	"strings"
 
@@ -28,6 +30,16 @@ func (dorisLib) CompileOptions() []cel.EnvOption {
 		cel.Function("dorisContainer", cel.Overload("doris_container_dyn", []*cel.Type{cel.DynType}, cel.IntType,
 			cel.UnaryBinding(func(v ref.Val) ref.Val {
 				return withObject(v, func(o map[string]any) ref.Val { return types.Int(Container(o)) })
+			}))),
+		cel.Function("dorisPort", cel.Overload("doris_port_dyn_string", []*cel.Type{cel.DynType, cel.StringType}, cel.IntType,
+			cel.BinaryBinding(func(v, name ref.Val) ref.Val {
+				return withObject(v, func(o map[string]any) ref.Val {
+					port, err := Port(o, string(name.(types.String)))
+					if err != nil {
+						return types.NewErr("%v", err)
+					}
+					return types.Int(port)
+				})
 			}))),
 	}
 }
@@ -142,4 +154,40 @@ func path(obj map[string]any, keys ...string) any {
 func asMap(v any) map[string]any {
 	m, _ := v.(map[string]any)
 	return m
+}
+
+// DefaultPorts are the Doris ports by name, as fe.conf and be.conf set them.
+var DefaultPorts = map[string]int{
+	"http": 8030, "rpc": 9020, "query": 9030, "edit-log": 9010,
+	"be": 9060, "webserver": 8040, "heartbeat": 9050, "brpc": 8060,
+}
+
+// Port is the Doris port name (query, edit-log, http, rpc, be, webserver,
+// heartbeat, brpc) of the StatefulSet obj: annotation
+// doris.apache.org/<name>-port, else the Doris container's port named
+// <name>-port or <name>, else the Doris default.
+func Port(obj map[string]any, name string) (int, error) {
+	fallback, ok := DefaultPorts[name]
+	if !ok {
+		return 0, fmt.Errorf("no Doris port is called %q", name)
+	}
+	if value, ok := asMap(path(obj, "metadata", "annotations"))["doris.apache.org/"+name+"-port"].(string); ok {
+		port, err := strconv.Atoi(value)
+		if err != nil || port < 1 || port > 65535 {
+			return 0, fmt.Errorf("annotation doris.apache.org/%s-port is %q, not a port number", name, value)
+		}
+		return port, nil
+	}
+	if i := Container(obj); i >= 0 {
+		ports, _ := containers(obj)[i]["ports"].([]any)
+		for _, p := range ports {
+			port := asMap(p)
+			if n, _ := port["name"].(string); n == name+"-port" || n == name {
+				if number, ok := port["containerPort"].(int64); ok {
+					return int(number), nil
+				}
+			}
+		}
+	}
+	return fallback, nil
 }

@@ -48,3 +48,35 @@ func TestRoleAndContainer(t *testing.T) {
 		})
 	}
 }
+
+func TestPort(t *testing.T) {
+	fe := func(annotations map[string]any, ports ...any) map[string]any {
+		c := container("fe", "apache/doris:fe-2.1.7")
+		c["ports"] = ports
+		obj := statefulSet(nil, c)
+		obj["metadata"].(map[string]any)["annotations"] = annotations
+		return obj
+	}
+	tests := []struct {
+		name string
+		obj  map[string]any
+		port string
+		want int
+		err  bool
+	}{
+		{"default", fe(nil), "query", 9030, false},
+		{"named container port", fe(nil, map[string]any{"name": "query-port", "containerPort": int64(19030)}), "query", 19030, false},
+		{"short name", fe(nil, map[string]any{"name": "http", "containerPort": int64(18030)}), "http", 18030, false},
+		{"annotation wins", fe(map[string]any{"doris.apache.org/query-port": "29030"}, map[string]any{"name": "query-port", "containerPort": int64(19030)}), "query", 29030, false},
+		{"bad annotation", fe(map[string]any{"doris.apache.org/query-port": "x"}), "query", 0, true},
+		{"unknown name", fe(nil), "nope", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Port(tt.obj, tt.port)
+			if got != tt.want || (err != nil) != tt.err {
+				t.Errorf("Port = %d, %v; want %d, error %v", got, err, tt.want, tt.err)
+			}
+		})
+	}
+}
