@@ -68,7 +68,7 @@ func Builtin(namespace string, disabled []string) ([]Policy, error) {
 // found: the one in namespace, with every key it leaves out taken from the
 // defaults, or the defaults alone.
 type withSettings struct {
-	ParamSource
+	ObjectSource
 	namespace string
 }
 
@@ -84,12 +84,12 @@ func defaultSettings(namespace string) (*unstructured.Unstructured, error) {
 	return obj, nil
 }
 
-// List implements ParamSource.
+// List implements ObjectSource.
 func (w withSettings) List(ctx context.Context, kind schema.GroupVersionKind, namespace string, selector labels.Selector) ([]*unstructured.Unstructured, error) {
 	var found []*unstructured.Unstructured
-	if w.ParamSource != nil {
+	if w.ObjectSource != nil {
 		var err error
-		if found, err = w.ParamSource.List(ctx, kind, namespace, selector); err != nil {
+		if found, err = w.ObjectSource.List(ctx, kind, namespace, selector); err != nil {
 			return nil, err
 		}
 	}

@@ -25,17 +25,17 @@ func ClusterConfig(cache client.Reader, kube kubernetes.Interface, mapper meta.R
 		Schemas:    policyschema.Chain{&policyschema.Builtin{}, &resolver.ClientDiscoveryResolver{Discovery: disco}},
 		Namespaces: cachedNamespaces{cache},
 		Client:     kube,
-		Params:     cachedParams{cache},
+		Objects:    cachedObjects{cache},
 	}
 }
 
-// cachedParams reads parameter objects of any kind from the informer cache,
+// cachedObjects reads parameter objects of any kind from the informer cache,
 // which starts watching a kind the first time it is asked for.
-type cachedParams struct {
+type cachedObjects struct {
 	cache client.Reader
 }
 
-func (c cachedParams) List(ctx context.Context, kind schema.GroupVersionKind, namespace string, selector labels.Selector) ([]*unstructured.Unstructured, error) {
+func (c cachedObjects) List(ctx context.Context, kind schema.GroupVersionKind, namespace string, selector labels.Selector) ([]*unstructured.Unstructured, error) {
 	list := &unstructured.UnstructuredList{}
 	list.SetGroupVersionKind(kind.GroupVersion().WithKind(kind.Kind + "List"))
 	opts := []client.ListOption{client.MatchingLabelsSelector{Selector: selector}}

@@ -23,18 +23,19 @@ import (
 // means in a native admission policy on that version.
 var CompatibilityVersion = version.MajorMinor(1, 37)
 
-// baseEnvSet is the Kubernetes base CEL environment with the functions of
-// ./library, built once.
-var baseEnvSet = sync.OnceValue(func() *environment.EnvSet {
-	envSet, err := environment.MustBaseEnvSet(CompatibilityVersion).Extend(environment.VersionedOptions{
-		IntroducedVersion: version.MajorMinor(1, 0),
-		EnvOptions:        []cel.EnvOption{dorislib.Doris()},
-	})
-	if err != nil {
-		panic("the CEL environment does not build: " + err.Error())
-	}
-	return envSet
+// kubernetesEnvSet is the Kubernetes base CEL environment, built once.
+var kubernetesEnvSet = sync.OnceValue(func() *environment.EnvSet {
+	return environment.MustBaseEnvSet(CompatibilityVersion)
 })
+
+// policyEnvSet is the Kubernetes environment with the functions of
+// ./library, which read cluster.
+func policyEnvSet(cluster dorislib.Cluster) (*environment.EnvSet, error) {
+	return kubernetesEnvSet().Extend(environment.VersionedOptions{
+		IntroducedVersion: version.MajorMinor(1, 0),
+		EnvOptions:        []cel.EnvOption{dorislib.Doris(cluster)},
+	})
+}
 
 // compiled is a policy ready to evaluate. Compile errors are kept as data: the
 // evaluators report them at admission time, where failurePolicy decides.
@@ -58,7 +59,7 @@ type compiled struct {
 
 // compile turns a policy into evaluators. It never fails: whatever does not
 // compile is reported in problems and enforced per failurePolicy.
-func compile(p Policy, checker *typeChecker) *compiled {
+func compile(p Policy, envSet *environment.EnvSet, checker *typeChecker) *compiled {
 	c := &compiled{Policy: p, failure: admissionregistrationv1.Fail}
 	criteria, err := newCriteria(p.matchConstraints())
 	c.criteria = criteria
@@ -66,15 +67,15 @@ func compile(p Policy, checker *typeChecker) *compiled {
 		c.problems = append(c.problems, ExpressionError{Field: "spec.matchConstraints", Message: err.Error()})
 	}
 	if p.Mutating != nil {
-		c.compileMutating(p.Mutating)
+		c.compileMutating(p.Mutating, envSet)
 	} else {
-		c.compileValidating(p.Validating)
+		c.compileValidating(p.Validating, envSet)
 	}
 	c.problems = append(c.problems, checker.check(p)...)
 	return c
 }
 
-func (c *compiled) compileValidating(p *v1alpha1.ValidatingPolicy) {
+func (c *compiled) compileValidating(p *v1alpha1.ValidatingPolicy, envSet *environment.EnvSet) {
 	spec := p.Spec
 	if spec.FailurePolicy != nil {
 		c.failure = *spec.FailurePolicy
@@ -85,7 +86,7 @@ func (c *compiled) compileValidating(p *v1alpha1.ValidatingPolicy) {
 	}
 	opts := plugincel.OptionalVariableDeclarations{HasParams: spec.ParamKind != nil, HasAuthorizer: true}
 	messageOpts := plugincel.OptionalVariableDeclarations{HasParams: spec.ParamKind != nil}
-	compiler, err := plugincel.NewCompositedCompiler(baseEnvSet())
+	compiler, err := plugincel.NewCompositedCompiler(envSet)
 	if err != nil {
 		c.validator = validating.NewValidator(nil, nil, nil, nil, &c.failure, fmt.Errorf("building the CEL environment: %w", err))
 		return
@@ -113,13 +114,13 @@ func (c *compiled) compileValidating(p *v1alpha1.ValidatingPolicy) {
 	)
 }
 
-func (c *compiled) compileMutating(p *v1alpha1.MutatingPolicy) {
+func (c *compiled) compileMutating(p *v1alpha1.MutatingPolicy, envSet *environment.EnvSet) {
 	spec := p.Spec
 	if spec.FailurePolicy != nil {
 		c.failure = *spec.FailurePolicy
 	}
 	opts := plugincel.OptionalVariableDeclarations{HasParams: spec.ParamKind != nil, HasAuthorizer: true}
-	compiler, err := plugincel.NewCompositedCompiler(baseEnvSet())
+	compiler, err := plugincel.NewCompositedCompiler(envSet)
 	if err != nil {
 		c.problems = append(c.problems, ExpressionError{Field: "spec", Message: fmt.Sprintf("building the CEL environment: %v", err)})
 		return

@@ -68,6 +68,11 @@ func (c *Controller) SetupWithManager(mgr ctrl.Manager) error {
 
 // Reconcile reloads every policy and updates the status of the cluster's.
 func (c *Controller) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+	if !c.loaded.Load() {
+		if err := c.Engine.WarmUp(ctx); err != nil {
+			return reconcile.Result{}, err
+		}
+	}
 	var validatingList v1alpha1.ValidatingPolicyList
 	var mutatingList v1alpha1.MutatingPolicyList
 	if err := c.Client.List(ctx, &validatingList); err != nil {

@@ -12,11 +12,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/managedfields"
 	"k8s.io/apiserver/pkg/admission"
 	"k8s.io/apiserver/pkg/admission/plugin/policy/matching"
+	"k8s.io/apiserver/pkg/cel/environment"
 	"k8s.io/apiserver/pkg/cel/openapi/resolver"
 	"k8s.io/client-go/applyconfigurations"
 	"k8s.io/client-go/kubernetes"
@@ -38,8 +40,9 @@ type Config struct {
 	// namespaceSelector and namespaceObject; Client is asked on a cache miss.
 	Namespaces corelisters.NamespaceLister
 	Client     kubernetes.Interface
-	// Params finds the parameter objects of policies with a paramKind.
-	Params ParamSource
+	// Objects are the cluster's objects: parameters, and what the CEL
+	// functions look up.
+	Objects ObjectSource
 	// Namespace is the server's own, where the built-in policies' settings
 	// are; default DefaultNamespace.
 	Namespace string
@@ -48,13 +51,15 @@ type Config struct {
 // Engine evaluates the loaded policies against requests. Load swaps the
 // policy set atomically; evaluation never waits for a load.
 type Engine struct {
-	mapper    meta.RESTMapper
-	matcher   *matching.Matcher
-	objects   admission.ObjectInterfaces
-	converter managedfields.TypeConverter
-	checker   *typeChecker
-	// paramSource finds parameter objects; nil where none can be read.
-	paramSource ParamSource
+	mapper     meta.RESTMapper
+	matcher    *matching.Matcher
+	interfaces admission.ObjectInterfaces
+	converter  managedfields.TypeConverter
+	checker    *typeChecker
+	// objects are the cluster's objects, with the built-in settings.
+	objects ObjectSource
+	// envSet is the CEL environment, with functions that read objects.
+	envSet *environment.EnvSet
 
 	loadMu  sync.Mutex
 	byKey   map[compileKey]*compiled
@@ -76,14 +81,19 @@ type compileKey struct {
 // NewEngine returns an engine with no policies loaded.
 func NewEngine(cfg Config) *Engine {
 	e := &Engine{
-		mapper:      cfg.Mapper,
-		matcher:     matching.NewMatcher(cfg.Namespaces, cfg.Client),
-		objects:     admission.NewObjectInterfacesFromScheme(clientgoscheme.Scheme),
-		converter:   applyconfigurations.NewTypeConverter(clientgoscheme.Scheme),
-		checker:     &typeChecker{schemas: cfg.Schemas, mapper: cfg.Mapper},
-		paramSource: withSettings{cfg.Params, cmp.Or(cfg.Namespace, DefaultNamespace)},
-		byKey:       map[compileKey]*compiled{},
+		mapper:     cfg.Mapper,
+		matcher:    matching.NewMatcher(cfg.Namespaces, cfg.Client),
+		interfaces: admission.NewObjectInterfacesFromScheme(clientgoscheme.Scheme),
+		converter:  applyconfigurations.NewTypeConverter(clientgoscheme.Scheme),
+		objects:    withSettings{cfg.Objects, cmp.Or(cfg.Namespace, DefaultNamespace)},
+		byKey:      map[compileKey]*compiled{},
 	}
+	envSet, err := policyEnvSet(clusterObjects{e.objects})
+	if err != nil {
+		panic("the CEL environment does not build: " + err.Error())
+	}
+	e.envSet = envSet
+	e.checker = &typeChecker{envSet: envSet, schemas: cfg.Schemas, mapper: cfg.Mapper}
 	e.current.Store(&policySet{})
 	return e
 }
@@ -113,7 +123,7 @@ func (e *Engine) Load(policies []Policy) []Loaded {
 		key := compileKey{p.Kind(), p.Name(), p.Origin, p.Generation()}
 		c, ok := e.byKey[key]
 		if !ok {
-			c = compile(p, e.checker)
+			c = compile(p, e.envSet, e.checker)
 		}
 		byKey[key] = c
 		if p.Mutating != nil {
@@ -165,15 +175,15 @@ func resourcesOf(p Policy) []string {
 // match reports whether c applies to req, and the versioned attributes to
 // evaluate it on (created on first use, shared by the policies of a request).
 func (e *Engine) match(c *compiled, req *Request, versioned **admission.VersionedAttributes) (bool, schema.GroupVersionResource, error) {
-	ok, gvr, gvk, err := e.matcher.Matches(req, e.objects, c.criteria)
+	ok, gvr, gvk, err := e.matcher.Matches(req, e.interfaces, c.criteria)
 	if err != nil || !ok {
 		return false, gvr, err
 	}
 	if *versioned == nil {
-		if *versioned, err = admission.NewVersionedAttributes(req, gvk, e.objects); err != nil {
+		if *versioned, err = admission.NewVersionedAttributes(req, gvk, e.interfaces); err != nil {
 			return false, gvr, fmt.Errorf("converting the object to %s: %w", gvk, err)
 		}
-	} else if err := admission.ConvertVersionedAttributes(*versioned, gvk, e.objects); err != nil {
+	} else if err := admission.ConvertVersionedAttributes(*versioned, gvk, e.interfaces); err != nil {
 		return false, gvr, fmt.Errorf("converting the object to %s: %w", gvk, err)
 	}
 	return true, gvr, nil
@@ -198,7 +208,7 @@ func toUnstructured(obj runtime.Object) (map[string]any, error) {
 
 // Check compiles p without loading it and returns what is wrong with it.
 func (e *Engine) Check(p Policy) []ExpressionError {
-	return compile(p, e.checker).problems
+	return compile(p, e.envSet, e.checker).problems
 }
 
 // Rules returns the union of the resource rules of the loaded mutating and
@@ -221,4 +231,23 @@ func unionRules(policies []*compiled) []admissionregistrationv1.RuleWithOperatio
 		}
 	}
 	return out
+}
+
+// warmKinds are the kinds the engine reads while it evaluates: the settings
+// (ConfigMaps) and what the CEL functions look up.
+var warmKinds = []schema.GroupVersionKind{
+	{Version: "v1", Kind: "ConfigMap"},
+	{Version: "v1", Kind: "Service"},
+	{Group: "apps", Version: "v1", Kind: "StatefulSet"},
+}
+
+// WarmUp reads each kind the engine reads while it evaluates once, so an
+// informer cache behind it is filled before the first request, not during.
+func (e *Engine) WarmUp(ctx context.Context) error {
+	for _, kind := range warmKinds {
+		if _, err := e.objects.List(ctx, kind, "", labels.Everything()); err != nil {
+			return fmt.Errorf("reading %s objects: %w", kind.Kind, err)
+		}
+	}
+	return nil
 }

@@ -158,7 +158,7 @@ func (e *Engine) patchOnce(ctx context.Context, c *compiled, gvr schema.GroupVer
 		obj, err := patcher.Patch(ctx, patch.Request{
 			MatchedResource:     gvr,
 			VersionedAttributes: versioned,
-			ObjectInterfaces:    e.objects,
+			ObjectInterfaces:    e.interfaces,
 			OptionalVariables:   plugincel.OptionalVariableBindings{VersionedParams: param},
 			Namespace:           ns,
 			TypeConverter:       e.converter,

@@ -35,7 +35,7 @@ func OfflineConfig(docs []Document) Config {
 		Mapper:     mapper,
 		Schemas:    &schema.Builtin{},
 		Namespaces: offlineNamespaces(namespaces),
-		Params:     objects,
+		Objects:    objects,
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -14,8 +15,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
-// ParamSource finds the parameter objects policies read as params.
-type ParamSource interface {
+// ObjectSource reads the cluster's objects: the parameter objects policies
+// read as params, and what the CEL functions of ./library look up.
+type ObjectSource interface {
 	// List returns the objects of kind in namespace ("" for every namespace,
 	// or a cluster-scoped kind) whose labels match selector.
 	List(ctx context.Context, kind schema.GroupVersionKind, namespace string, selector labels.Selector) ([]*unstructured.Unstructured, error)
@@ -42,7 +44,7 @@ func (e *Engine) params(ctx context.Context, c *compiled, req *Request) ([]runti
 		return nil, fmt.Errorf("spec.paramKind.apiVersion: %w", err)
 	}
 	gvk := gv.WithKind(kind.Kind)
-	if e.paramSource == nil {
+	if e.objects == nil {
 		return nil, fmt.Errorf("no %s parameter objects can be read here", gvk.Kind)
 	}
 	namespace, err := e.paramNamespace(gvk, ref, req)
@@ -55,7 +57,7 @@ func (e *Engine) params(ctx context.Context, c *compiled, req *Request) ([]runti
 			return nil, fmt.Errorf("spec.paramRef.selector: %w", err)
 		}
 	}
-	found, err := e.paramSource.List(ctx, gvk, namespace, selector)
+	found, err := e.objects.List(ctx, gvk, namespace, selector)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s parameters: %w", gvk.Kind, err)
 	}
@@ -100,11 +102,11 @@ func paramRef(p Policy) *admissionregistrationv1.ParamRef {
 	return p.Validating.Spec.ParamRef
 }
 
-// Objects is a ParamSource over objects at hand: the input documents of the
+// Objects is an ObjectSource over objects at hand: the input documents of the
 // offline commands, or defaults shipped with the binary.
 type Objects []*unstructured.Unstructured
 
-// List implements ParamSource.
+// List implements ObjectSource.
 func (o Objects) List(_ context.Context, kind schema.GroupVersionKind, namespace string, selector labels.Selector) ([]*unstructured.Unstructured, error) {
 	var out []*unstructured.Unstructured
 	for _, obj := range o {
@@ -113,4 +115,24 @@ func (o Objects) List(_ context.Context, kind schema.GroupVersionKind, namespace
 		}
 	}
 	return out, nil
+}
+
+// clusterObjects lets the CEL functions of ./library read the objects the
+// engine sees. Reads are bounded: a function cannot wait on a cache for long.
+type clusterObjects struct {
+	source ObjectSource
+}
+
+func (c clusterObjects) List(kind schema.GroupVersionKind, namespace string) []map[string]any {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	found, err := c.source.List(ctx, kind, namespace, labels.Everything())
+	if err != nil {
+		return nil
+	}
+	out := make([]map[string]any, len(found))
+	for i, obj := range found {
+		out[i] = obj.Object
+	}
+	return out
 }

@@ -64,6 +64,7 @@ func (e ExpressionError) Error() string {
 // params typed by the schemas of the kinds the policy matches, so a field that
 // does not exist is an error at load time, not when the expression first runs.
 type typeChecker struct {
+	envSet  *environment.EnvSet
 	schemas resolver.SchemaResolver
 	mapper  meta.RESTMapper
 }
@@ -114,7 +115,7 @@ type kindType struct {
 
 func (t *typeChecker) checkKind(p Policy, kind kindType) []ExpressionError {
 	hasParams := paramKind(p) != nil
-	envSet, err := checkingEnvSet(kind.declType, t.paramsType(p), hasParams, p.Mutating != nil)
+	envSet, err := checkingEnvSet(t.envSet, kind.declType, t.paramsType(p), hasParams, p.Mutating != nil)
 	if err != nil {
 		return []ExpressionError{{Field: "spec", Message: fmt.Sprintf("building the CEL environment: %v", err)}}
 	}
@@ -272,7 +273,7 @@ func mutationExpressions(mutations []admissionregistrationv1.Mutation) []fieldEx
 
 // checkingEnvSet is the runtime environment with object, oldObject and params
 // typed where their types are known.
-func checkingEnvSet(objectType, paramsType *apiservercel.DeclType, hasParams, patchTypes bool) (*environment.EnvSet, error) {
+func checkingEnvSet(base *environment.EnvSet, objectType, paramsType *apiservercel.DeclType, hasParams, patchTypes bool) (*environment.EnvSet, error) {
 	requestType := plugincel.BuildRequestType()
 	namespaceType := plugincel.BuildNamespaceType()
 	declTypes := []*apiservercel.DeclType{namespaceType, requestType}
@@ -292,7 +293,7 @@ func checkingEnvSet(objectType, paramsType *apiservercel.DeclType, hasParams, pa
 			declTypes = append(declTypes, paramsType)
 		}
 	}
-	envSet, err := baseEnvSet().Extend(environment.VersionedOptions{
+	envSet, err := base.Extend(environment.VersionedOptions{
 		IntroducedVersion: version.MajorMinor(1, 0),
 		EnvOptions:        opts,
 		DeclTypes:         declTypes,

@@ -3,25 +3,35 @@ package library
 import (
 	"fmt"
 	"reflect"
-	"strconv"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
-// Doris is the CEL library with dorisRole and dorisContainer.
-func Doris() cel.EnvOption {
-	return cel.Lib(dorisLib{})
+// Cluster is what the functions may read of the cluster: the objects of a
+// kind in a namespace, from an informer cache or from the documents at hand.
+type Cluster interface {
+	List(kind schema.GroupVersionKind, namespace string) []map[string]any
 }
 
-type dorisLib struct{}
+// Doris is the CEL library with dorisRole, dorisContainer, dorisPort and
+// dorisFEService; the last reads cluster (which may be nil: it then finds nothing).
+func Doris(cluster Cluster) cel.EnvOption {
+	return cel.Lib(dorisLib{cluster})
+}
+
+type dorisLib struct {
+	cluster Cluster
+}
 
 func (dorisLib) LibraryName() string { return "doris-admission.doris" }
 
-func (dorisLib) CompileOptions() []cel.EnvOption {
+func (l dorisLib) CompileOptions() []cel.EnvOption {
 	return []cel.EnvOption{
 		cel.Function("dorisRole", cel.Overload("doris_role_dyn", []*cel.Type{cel.DynType}, cel.StringType,
 			cel.UnaryBinding(func(v ref.Val) ref.Val {
@@ -39,6 +49,12 @@ func (dorisLib) CompileOptions() []cel.EnvOption {
 						return types.NewErr("%v", err)
 					}
 					return types.Int(port)
+				})
+			}))),
+		cel.Function("dorisFEService", cel.Overload("doris_fe_service_dyn_string", []*cel.Type{cel.DynType, cel.StringType}, cel.StringType,
+			cel.BinaryBinding(func(v, namespace ref.Val) ref.Val {
+				return withObject(v, func(o map[string]any) ref.Val {
+					return types.String(FEService(l.cluster, o, string(namespace.(types.String))))
 				})
 			}))),
 	}

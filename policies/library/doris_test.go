@@ -1,6 +1,10 @@
 package library
 
-import "testing"
+import (
+	"testing"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
 
 func statefulSet(labels map[string]any, containers ...map[string]any) map[string]any {
 	list := make([]any, len(containers))
@@ -76,6 +80,65 @@ func TestPort(t *testing.T) {
 			got, err := Port(tt.obj, tt.port)
 			if got != tt.want || (err != nil) != tt.err {
 				t.Errorf("Port = %d, %v; want %d, error %v", got, err, tt.want, tt.err)
+			}
+		})
+	}
+}
+
+// objects is a Cluster over fixed objects.
+type objects []map[string]any
+
+func (o objects) List(kind schema.GroupVersionKind, namespace string) []map[string]any {
+	var out []map[string]any
+	for _, obj := range o {
+		if obj["kind"] == kind.Kind && path(obj, "metadata", "namespace") == namespace {
+			out = append(out, obj)
+		}
+	}
+	return out
+}
+
+func object(kind, namespace, name string, labels map[string]any, spec map[string]any) map[string]any {
+	return map[string]any{"kind": kind, "metadata": map[string]any{"name": name, "namespace": namespace, "labels": labels}, "spec": spec}
+}
+
+func TestFEService(t *testing.T) {
+	fe := func(name string, labels map[string]any, app string) map[string]any {
+		sts := statefulSet(labels, container("fe", "apache/doris:fe-2.1.7"))
+		sts["kind"] = "StatefulSet"
+		sts["metadata"].(map[string]any)["name"] = name
+		sts["metadata"].(map[string]any)["namespace"] = "db"
+		sts["spec"].(map[string]any)["template"].(map[string]any)["metadata"] = map[string]any{"labels": map[string]any{"app": app}}
+		return sts
+	}
+	service := func(name, app string, port int64) map[string]any {
+		return object("Service", "db", name, nil, map[string]any{"selector": map[string]any{"app": app}, "ports": []any{map[string]any{"port": port}}})
+	}
+	be := func(name string, labels map[string]any) map[string]any {
+		return object("StatefulSet", "db", name, labels, nil)
+	}
+	cluster := objects{
+		fe("lake-fe", nil, "lake-fe"), fe("meta", map[string]any{ClusterLabel: "sea"}, "meta"),
+		service("lake-fe-edit", "lake-fe", 9010), service("lake-fe-query", "lake-fe", 9030),
+		service("sea-query", "meta", 9030), service("other", "web", 9030),
+	}
+	tests := []struct {
+		name    string
+		cluster Cluster
+		be      map[string]any
+		want    string
+	}{
+		{"by name, preferring the query port", cluster, be("lake-be", nil), "lake-fe-query"},
+		{"by cluster label", cluster, be("storage", map[string]any{ClusterLabel: "sea"}), "sea-query"},
+		{"two FEs, no tie", cluster, be("storage", nil), ""},
+		{"the only FE", objects{fe("meta", nil, "meta"), service("m", "meta", 9030)}, be("storage", nil), "m"},
+		{"no Service selects it", objects{fe("meta", nil, "meta")}, be("storage", nil), ""},
+		{"no cluster", nil, be("lake-be", nil), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := FEService(tt.cluster, tt.be, "db"); got != tt.want {
+				t.Errorf("FEService = %q, want %q", got, tt.want)
 			}
 		})
 	}

@@ -1,0 +1,119 @@
+package library
+
+import (
+	"slices"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// ClusterLabel ties the FE and BE StatefulSets of one Doris cluster.
+const ClusterLabel = "doris.apache.org/cluster"
+
+var (
+	statefulSetKind = schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "StatefulSet"}
+	serviceKind     = schema.GroupVersionKind{Version: "v1", Kind: "Service"}
+)
+
+// FEService is the name of the Service in namespace that selects the FE pods
+// of the BE StatefulSet be's cluster, or "" when none is found. The FE
+// StatefulSet is the one with the same cluster label, or named X-fe for a BE
+// named X-be, or the only FE in the namespace. Of the Services whose selector
+// picks its pods, one that exposes the FE query port is preferred.
+func FEService(cluster Cluster, be map[string]any, namespace string) string {
+	if cluster == nil {
+		return ""
+	}
+	fe := feOf(cluster.List(statefulSetKind, namespace), be)
+	if fe == nil {
+		return ""
+	}
+	podLabels := stringMap(path(fe, "spec", "template", "metadata", "labels"))
+	queryPort, _ := Port(fe, "query")
+	services := cluster.List(serviceKind, namespace)
+	slices.SortFunc(services, func(a, b map[string]any) int { return strings.Compare(name(a), name(b)) })
+	found := ""
+	for _, svc := range services {
+		selector := stringMap(path(svc, "spec", "selector"))
+		if len(selector) == 0 || !subset(selector, podLabels) {
+			continue
+		}
+		if exposes(svc, queryPort) {
+			return name(svc)
+		}
+		if found == "" {
+			found = name(svc)
+		}
+	}
+	return found
+}
+
+// feOf picks the FE StatefulSet of be's cluster among sets.
+func feOf(sets []map[string]any, be map[string]any) map[string]any {
+	var fes []map[string]any
+	for _, sts := range sets {
+		if Role(sts) == "fe" {
+			fes = append(fes, sts)
+		}
+	}
+	cluster := stringMap(path(be, "metadata", "labels"))[ClusterLabel]
+	beName := name(be)
+	for _, fe := range fes {
+		if cluster != "" && stringMap(path(fe, "metadata", "labels"))[ClusterLabel] == cluster {
+			return fe
+		}
+		if strings.HasSuffix(beName, "-be") && name(fe) == strings.TrimSuffix(beName, "-be")+"-fe" {
+			return fe
+		}
+	}
+	if len(fes) == 1 {
+		return fes[0]
+	}
+	return nil
+}
+
+// exposes tells whether a Service has port as its port or target port.
+func exposes(svc map[string]any, port int) bool {
+	ports, _ := path(svc, "spec", "ports").([]any)
+	for _, p := range ports {
+		m := asMap(p)
+		if number(m["port"]) == port || number(m["targetPort"]) == port {
+			return true
+		}
+	}
+	return false
+}
+
+func number(v any) int {
+	switch n := v.(type) {
+	case int64:
+		return int(n)
+	case float64:
+		return int(n)
+	}
+	return 0
+}
+
+func name(obj map[string]any) string {
+	n, _ := path(obj, "metadata", "name").(string)
+	return n
+}
+
+func stringMap(v any) map[string]string {
+	out := map[string]string{}
+	for k, val := range asMap(v) {
+		if s, ok := val.(string); ok {
+			out[k] = s
+		}
+	}
+	return out
+}
+
+func subset(small, big map[string]string) bool {
+	for k, v := range small {
+		if big[k] != v {
+			return false
+		}
+	}
+	return true
+}
