@@ -211,3 +211,62 @@ func toYAML(t *testing.T, v any) string {
 	}
 	return string(data)
 }
+
+// TestBuiltinWarnings validates risky Doris StatefulSets and checks each
+// doris-checks warning appears where it should, and only there.
+func TestBuiltinWarnings(t *testing.T) {
+	docs, err := ReadDocuments("testdata/builtin/user-conf.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	risky, err := decodeStream("risky.yaml", strings.NewReader(`
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: storage, namespace: db}
+spec:
+  replicas: 3
+  template:
+    spec:
+      terminationGracePeriodSeconds: 60
+      containers: [{name: be, image: "apache/doris:be-2.1.7"}]
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: meta, namespace: db}
+spec:
+  replicas: 3
+  template:
+    spec:
+      containers: [{name: fe, image: "apache/doris:fe-2.1.7"}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs = append(docs, risky...)
+	e := builtinEngine(t, docs...)
+	got := map[string][]string{}
+	for _, doc := range docs {
+		if doc.Object.GetKind() != "StatefulSet" {
+			continue
+		}
+		req, err := e.RequestForObject(mutateObject(t, e, doc.Object))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := e.Validate(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range res.Warned {
+			got[doc.Object.GetName()] = append(got[doc.Object.GetName()], w.Field)
+		}
+	}
+	want := map[string][]string{
+		"bare-be": {"spec.template.spec.containers"},
+		"storage": {"spec.template.spec.terminationGracePeriodSeconds", "metadata.annotations"},
+		"meta":    {"spec.replicas"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("warnings by StatefulSet (-want +got):\n%s", diff)
+	}
+}

@@ -10,6 +10,12 @@
 //     edit-log, http, rpc, be, webserver, heartbeat, brpc): annotation
 //     doris.apache.org/<name>-port, else the Doris container's port named
 //     <name>-port or <name>, else the Doris default.
+//   - dorisFEService(object, namespace) string: the Service in namespace
+//     that selects the pods of the FE StatefulSet of this BE's cluster, or "".
+//   - dorisConfDir(object) string: the Doris conf dir: annotation
+//     doris.apache.org/conf-dir, else /opt/apache-doris/<role>/conf.
+//   - dorisMountedConf(object, namespace) string: the fe.conf or be.conf the
+//     user mounts from a ConfigMap over the conf dir, or "".
 //
 // A policy that calls them cannot be exported as a native admission policy.
 package library

@@ -57,6 +57,16 @@ func (l dorisLib) CompileOptions() []cel.EnvOption {
 					return types.String(FEService(l.cluster, o, string(namespace.(types.String))))
 				})
 			}))),
+		cel.Function("dorisConfDir", cel.Overload("doris_conf_dir_dyn", []*cel.Type{cel.DynType}, cel.StringType,
+			cel.UnaryBinding(func(v ref.Val) ref.Val {
+				return withObject(v, func(o map[string]any) ref.Val { return types.String(ConfDir(o)) })
+			}))),
+		cel.Function("dorisMountedConf", cel.Overload("doris_mounted_conf_dyn_string", []*cel.Type{cel.DynType, cel.StringType}, cel.StringType,
+			cel.BinaryBinding(func(v, namespace ref.Val) ref.Val {
+				return withObject(v, func(o map[string]any) ref.Val {
+					return types.String(MountedConf(l.cluster, o, string(namespace.(types.String))))
+				})
+			}))),
 	}
 }
 
