@@ -20,17 +20,24 @@ type BEConfig struct {
 	Log            *Logger
 }
 
+// open returns a session with the FE and this BE's address, quoted for
+// ALTER SYSTEM.
+func (c BEConfig) open() (*FE, string, error) {
+	self, err := quoteAddress(c.IP, c.HeartbeatPort)
+	if err != nil {
+		return nil, "", err
+	}
+	fe, err := Open(c.FE)
+	return fe, self, err
+}
+
 // maxBackoff caps the pause between registration tries.
 const maxBackoff = 30 * time.Second
 
 // RegisterBE adds this BE to the cluster unless SHOW BACKENDS already has
 // it, trying again with backoff until the deadline.
 func RegisterBE(ctx context.Context, c BEConfig) error {
-	self, err := quoteAddress(c.IP, c.HeartbeatPort)
-	if err != nil {
-		return err
-	}
-	fe, err := Open(c.FE)
+	fe, self, err := c.open()
 	if err != nil {
 		return err
 	}
@@ -94,16 +101,12 @@ func DecommissionBE(ctx context.Context, c BEConfig, departure Departure) error 
 		c.Log.Printf("not decommissioning: %s", departure.Reason)
 		return nil
 	}
-	self, err := quoteAddress(c.IP, c.HeartbeatPort)
-	if err != nil {
-		return err
-	}
-	address := strings.Trim(self, `"`)
-	fe, err := Open(c.FE)
+	fe, self, err := c.open()
 	if err != nil {
 		return err
 	}
 	defer fe.Close()
+	address := strings.Trim(self, `"`)
 	ctx, cancel := context.WithTimeout(ctx, c.Deadline)
 	defer cancel()
 	backends, err := fe.Backends(ctx)
