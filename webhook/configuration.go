@@ -38,8 +38,12 @@ var policyRule = admissionregistrationv1.RuleWithOperations{
 	},
 }
 
-// Sync updates both configurations where their rules or namespace selector differ.
+// Sync updates both configurations where their rules or namespace selector
+// differ. With no Name it does nothing: the configurations are managed by hand.
 func (c *Configurations) Sync(ctx context.Context) error {
+	if c.Name == "" {
+		return nil
+	}
 	mutating, validating := c.Engine.Rules()
 	validating = append([]admissionregistrationv1.RuleWithOperations{policyRule}, validating...)
 	selector := c.namespaceSelector()

@@ -65,7 +65,7 @@ SIGTERM: requests in flight are answered before it exits.`,
 	flags.StringVar(&opts.probeAddress, "health-probe-bind-address", ":8081", "address serving /healthz and /readyz")
 	flags.DurationVar(&opts.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to wait for requests in flight on SIGTERM")
 	opts.policies.bindFlags(cmd)
-	flags.StringVar(&opts.webhookConfig, "webhook-configuration", "doris-admission", "name of the MutatingWebhookConfiguration and ValidatingWebhookConfiguration whose rules the server keeps equal to the policies' rules")
+	flags.StringVar(&opts.webhookConfig, "webhook-configuration", "doris-admission", "name of the MutatingWebhookConfiguration and ValidatingWebhookConfiguration whose rules the server keeps equal to the policies' rules; empty: leave them alone")
 	flags.StringSliceVar(&opts.excludeNamespaces, "exclude-namespaces", []string{"kube-system", ownNamespace()}, "namespaces never sent to the webhooks")
 	flags.StringVar(&opts.kubeconfig, "kubeconfig", "", "kubeconfig file of the cluster (default: $KUBECONFIG, then the in-cluster service account, then ~/.kube/config)")
 	logFlags := flag.NewFlagSet("log", flag.ContinueOnError)
