@@ -2,7 +2,10 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -94,5 +97,22 @@ spec:
 	}
 	if !strings.Contains(out, "typo") || !strings.Contains(out, "1 problems: spec.validations[0].expression") {
 		t.Errorf("policy list does not report the typo:\n%s", out)
+	}
+}
+
+func TestCertsGenerateWritesAServablePair(t *testing.T) {
+	dir := t.TempDir()
+	out, _, err := execute(t, "", "certs", "generate", "--service", "hook", "--namespace", "ops", "--out", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tls.LoadX509KeyPair(filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")); err != nil {
+		t.Errorf("tls.crt and tls.key do not load as a pair: %v", err)
+	}
+	if info, err := os.Stat(filepath.Join(dir, "tls.key")); err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("tls.key is not private to its owner: %v %v", info.Mode(), err)
+	}
+	if !strings.Contains(out, "for hook.ops.svc") || !strings.Contains(out, "caBundle: ") {
+		t.Errorf("output: %s", out)
 	}
 }

@@ -1,0 +1,154 @@
+package certs
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"time"
+)
+
+// Default lifetimes: a CA outlives many serving certificates.
+const (
+	DefaultCAValidity    = 10 * 365 * 24 * time.Hour
+	DefaultLeafValidity  = 365 * 24 * time.Hour
+	clockSkewAllowance   = 5 * time.Minute
+	organization         = "doris-admission"
+	certificatePEMHeader = "CERTIFICATE"
+)
+
+// KeyPair is a certificate and its private key, PEM-encoded.
+type KeyPair struct {
+	CertPEM, KeyPEM []byte
+}
+
+// Bundle is a CA and a serving certificate it signed.
+type Bundle struct {
+	CA, Serving KeyPair
+}
+
+// Options say what to generate.
+type Options struct {
+	// Service and Namespace name the webhook's Service; the serving
+	// certificate is valid for its DNS names.
+	Service, Namespace string
+	// CAValidity and LeafValidity are the lifetimes; zero means the defaults.
+	CAValidity, LeafValidity time.Duration
+	// Now is the start of validity; zero means now.
+	Now time.Time
+}
+
+// DNSNames are the names the API server may use to reach Service in Namespace.
+func DNSNames(service, namespace string) []string {
+	return []string{
+		service,
+		service + "." + namespace,
+		service + "." + namespace + ".svc",
+		service + "." + namespace + ".svc.cluster.local",
+	}
+}
+
+// Generate makes a new CA and a serving certificate for the Service.
+func Generate(opts Options) (*Bundle, error) {
+	if opts.Service == "" || opts.Namespace == "" {
+		return nil, fmt.Errorf("say which Service the certificate is for: both its name and namespace are needed")
+	}
+	now := opts.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	ca, caKey, err := newCA(now, or(opts.CAValidity, DefaultCAValidity))
+	if err != nil {
+		return nil, err
+	}
+	serving, err := newServing(ca, caKey, DNSNames(opts.Service, opts.Namespace), now, or(opts.LeafValidity, DefaultLeafValidity))
+	if err != nil {
+		return nil, err
+	}
+	return &Bundle{CA: *ca, Serving: *serving}, nil
+}
+
+func newCA(now time.Time, validity time.Duration) (*KeyPair, *ecdsa.PrivateKey, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, fmt.Errorf("generating the CA key: %w", err)
+	}
+	template := &x509.Certificate{
+		SerialNumber:          serial(),
+		Subject:               pkix.Name{CommonName: "doris-admission CA", Organization: []string{organization}},
+		NotBefore:             now.Add(-clockSkewAllowance),
+		NotAfter:              now.Add(validity),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        true,
+	}
+	pair, err := sign(template, template, key, key)
+	return pair, key, err
+}
+
+func newServing(ca *KeyPair, caKey *ecdsa.PrivateKey, names []string, now time.Time, validity time.Duration) (*KeyPair, error) {
+	caCert, err := ParseCertificate(ca.CertPEM)
+	if err != nil {
+		return nil, err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generating the serving key: %w", err)
+	}
+	template := &x509.Certificate{
+		SerialNumber: serial(),
+		Subject:      pkix.Name{CommonName: names[2], Organization: []string{organization}},
+		DNSNames:     names,
+		NotBefore:    now.Add(-clockSkewAllowance),
+		NotAfter:     now.Add(validity),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	return sign(template, caCert, key, caKey)
+}
+
+// sign issues template for key, signed by parent's signer, and encodes both.
+func sign(template, parent *x509.Certificate, key, signer *ecdsa.PrivateKey) (*KeyPair, error) {
+	der, err := x509.CreateCertificate(rand.Reader, template, parent, &key.PublicKey, signer)
+	if err != nil {
+		return nil, fmt.Errorf("signing the certificate %q: %w", template.Subject.CommonName, err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the key of %q: %w", template.Subject.CommonName, err)
+	}
+	return &KeyPair{
+		CertPEM: pem.EncodeToMemory(&pem.Block{Type: certificatePEMHeader, Bytes: der}),
+		KeyPEM:  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
+	}, nil
+}
+
+// ParseCertificate decodes the first certificate of a PEM block.
+func ParseCertificate(data []byte) (*x509.Certificate, error) {
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != certificatePEMHeader {
+		return nil, fmt.Errorf("no PEM certificate found")
+	}
+	return x509.ParseCertificate(block.Bytes)
+}
+
+// serial is a random 128-bit certificate serial number.
+func serial() *big.Int {
+	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 128))
+	if err != nil {
+		panic("the system's random source failed: " + err.Error())
+	}
+	return n
+}
+
+func or(d, fallback time.Duration) time.Duration {
+	if d == 0 {
+		return fallback
+	}
+	return d
+}
