@@ -72,8 +72,12 @@ func (l dorisLib) CompileOptions() []cel.EnvOption {
 
 func (dorisLib) ProgramOptions() []cel.ProgramOption { return nil }
 
-// withObject converts a CEL object to a map and applies f.
+// withObject converts a CEL object to a map and applies f. The request's
+// object is already a map underneath; only other values are converted.
 func withObject(v ref.Val, f func(map[string]any) ref.Val) ref.Val {
+	if m, ok := v.Value().(map[string]any); ok {
+		return f(m)
+	}
 	native, err := v.ConvertToNative(reflect.TypeFor[map[string]any]())
 	if err != nil {
 		return types.NewErr("the argument is not an object: %v", err)
