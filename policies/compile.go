@@ -15,6 +15,7 @@ import (
 	"k8s.io/apiserver/pkg/cel/environment"
 
 	"github.com/doris-admission/doris-admission/policies/api/v1alpha1"
+	"github.com/doris-admission/doris-admission/policies/inventory"
 	dorislib "github.com/doris-admission/doris-admission/policies/library"
 )
 
@@ -29,11 +30,11 @@ var kubernetesEnvSet = sync.OnceValue(func() *environment.EnvSet {
 })
 
 // policyEnvSet is the Kubernetes environment with the functions of
-// ./library, which read cluster.
-func policyEnvSet(cluster dorislib.Cluster) (*environment.EnvSet, error) {
+// ./library, which read cluster and the node port index.
+func policyEnvSet(cluster dorislib.Cluster, nodePorts *inventory.NodePorts) (*environment.EnvSet, error) {
 	return kubernetesEnvSet().Extend(environment.VersionedOptions{
 		IntroducedVersion: version.MajorMinor(1, 0),
-		EnvOptions:        []cel.EnvOption{dorislib.Doris(cluster)},
+		EnvOptions:        []cel.EnvOption{dorislib.Doris(cluster), dorislib.Inventory(nodePorts)},
 	})
 }
 

@@ -24,6 +24,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	corelisters "k8s.io/client-go/listers/core/v1"
+
+	"github.com/doris-admission/doris-admission/policies/inventory"
 )
 
 // OriginBuiltin marks the policies that ship inside the binary.
@@ -46,6 +48,8 @@ type Config struct {
 	// Namespace is the server's own, where the built-in policies' settings
 	// are; default DefaultNamespace.
 	Namespace string
+	// NodePorts indexes the cluster's node ports, for inventory.nodePortOwners.
+	NodePorts *inventory.NodePorts
 }
 
 // Engine evaluates the loaded policies against requests. Load swaps the
@@ -88,7 +92,7 @@ func NewEngine(cfg Config) *Engine {
 		objects:    withSettings{cfg.Objects, cmp.Or(cfg.Namespace, DefaultNamespace)},
 		byKey:      map[compileKey]*compiled{},
 	}
-	envSet, err := policyEnvSet(clusterObjects{e.objects})
+	envSet, err := policyEnvSet(clusterObjects{e.objects}, cfg.NodePorts)
 	if err != nil {
 		panic("the CEL environment does not build: " + err.Error())
 	}

@@ -320,3 +320,60 @@ spec:
 		})
 	}
 }
+
+// TestNodePortInventory: a user policy reads the node port inventory, here
+// built from the documents at hand.
+func TestNodePortInventory(t *testing.T) {
+	policy := `
+apiVersion: policies.doris-admission.io/v1alpha1
+kind: ValidatingPolicy
+metadata: {name: unique-node-ports}
+spec:
+  matchConstraints:
+    resourceRules: [{apiGroups: [""], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [services]}]
+  variables:
+    - name: taken
+      expression: >
+        object.spec.?ports.orValue([]).filter(p, has(p.nodePort) &&
+          inventory.nodePortOwners(p.nodePort).exists(o, o.namespace != request.namespace || o.name != request.name))
+  validations:
+    - expression: size(variables.taken) == 0
+      fieldPath: spec.ports
+      messageExpression: >
+        variables.taken.map(p, 'nodePort ' + string(p.nodePort) + ' is already used by ' +
+          inventory.nodePortOwners(p.nodePort).map(o, 'Service ' + o.namespace + '/' + o.name + ' (port "' + o.port + '")').join(', ')).join('; ')
+`
+	owner := Document{Origin: "fe.yaml", Index: 1, Object: object(t, `{apiVersion: v1, kind: Service, metadata: {name: doris-fe, namespace: default}, spec: {type: NodePort, ports: [{name: http, port: 8030, nodePort: 32130}]}}`)}
+	docs, _ := decodeStream("p.yaml", strings.NewReader(policy))
+	p, err := PolicyFromDocument(docs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := NewEngine(OfflineConfig([]Document{owner}))
+	if loaded := e.Load([]Policy{p}); len(loaded[0].Problems) > 0 {
+		t.Fatal(loaded[0].Problems)
+	}
+	for _, tt := range []struct{ name, manifest, want string }{
+		{"collision", `{apiVersion: v1, kind: Service, metadata: {name: debug, namespace: ops}, spec: {type: NodePort, ports: [{port: 8040, nodePort: 32130}]}}`,
+			`spec.ports: nodePort 32130 is already used by Service default/doris-fe (port "http") (policy unique-node-ports)`},
+		{"itself", owner.Object.Object["metadata"].(map[string]any)["name"].(string), ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			obj := owner.Object
+			if tt.want != "" {
+				obj = object(t, tt.manifest)
+			}
+			res, err := e.Validate(context.Background(), request(t, obj))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got string
+			if len(res.Denied) > 0 {
+				got = res.Denied[0].String()
+			}
+			if got != tt.want {
+				t.Errorf("denied %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

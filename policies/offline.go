@@ -7,17 +7,20 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/doris-admission/doris-admission/policies/inventory"
 	"github.com/doris-admission/doris-admission/policies/schema"
 )
 
 // OfflineConfig is the engine's configuration without a cluster: built-in
 // kinds and schemas from the embedded snapshot; the documents at hand as
-// the cluster's objects, for namespaces and policy parameters. A namespace
+// the cluster's objects, for namespaces, policy parameters, the lookups of
+// the CEL functions and the node port inventory. A namespace
 // that is not among them is taken to exist with only the label the API
 // server puts on every namespace.
 func OfflineConfig(docs []Document) Config {
 	mapper := schema.BuiltinRESTMapper()
 	namespaces := map[string]*corev1.Namespace{}
+	nodePorts := inventory.NewNodePorts()
 	var objects Objects
 	for _, doc := range docs {
 		obj := doc.Object.DeepCopy()
@@ -30,12 +33,18 @@ func OfflineConfig(docs []Document) Config {
 		if gvk == corev1.SchemeGroupVersion.WithKind("Namespace") && runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, ns) == nil {
 			namespaces[ns.Name] = ns
 		}
+		svc := &corev1.Service{}
+		if gvk == corev1.SchemeGroupVersion.WithKind("Service") && runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, svc) == nil {
+			nodePorts.Set(svc)
+		}
 	}
+	nodePorts.MarkSynced()
 	return Config{
 		Mapper:     mapper,
 		Schemas:    &schema.Builtin{},
 		Namespaces: offlineNamespaces(namespaces),
 		Objects:    objects,
+		NodePorts:  nodePorts,
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 
 	"github.com/doris-admission/doris-admission/policies"
 	"github.com/doris-admission/doris-admission/policies/api/v1alpha1"
+	"github.com/doris-admission/doris-admission/policies/inventory"
 	"github.com/doris-admission/doris-admission/webhook"
 )
 
@@ -86,7 +87,12 @@ func runServe(ctx context.Context, opts serveOptions) error {
 	if err != nil {
 		return err
 	}
-	engine, err := newClusterEngine(mgr)
+	nodePorts := inventory.NewNodePorts()
+	watchServices, err := inventory.WatchServices(ctx, mgr.GetCache(), nodePorts)
+	if err != nil {
+		return err
+	}
+	engine, err := newClusterEngine(mgr, nodePorts)
 	if err != nil {
 		return err
 	}
@@ -101,6 +107,7 @@ func runServe(ctx context.Context, opts serveOptions) error {
 	}
 	if err := errors.Join(
 		mgr.Add(server),
+		mgr.Add(watchServices),
 		controller.SetupWithManager(mgr),
 		mgr.AddHealthzCheck("ping", healthz.Ping),
 		// Ready once the HTTPS listener answers and the policies are loaded.
@@ -139,14 +146,15 @@ func newManager(opts serveOptions) (ctrl.Manager, error) {
 	return mgr, nil
 }
 
-// newClusterEngine is an engine on the manager's caches and the cluster's kinds.
-func newClusterEngine(mgr ctrl.Manager) (*policies.Engine, error) {
+// newClusterEngine is an engine on the manager's caches, the cluster's kinds
+// and the node port index.
+func newClusterEngine(mgr ctrl.Manager, nodePorts *inventory.NodePorts) (*policies.Engine, error) {
 	kube, err := kubernetes.NewForConfig(mgr.GetConfig())
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the cluster: %w", err)
 	}
 	cfg := policies.ClusterConfig(mgr.GetCache(), kube, mgr.GetRESTMapper(), kube.Discovery())
-	cfg.Namespace = ownNamespace()
+	cfg.Namespace, cfg.NodePorts = ownNamespace(), nodePorts
 	return policies.NewEngine(cfg), nil
 }
 

@@ -171,3 +171,43 @@ func TestMalformedAdmissionReviews(t *testing.T) {
 		t.Errorf("the server is not ready after the malformed requests: %v", err)
 	}
 }
+
+// TestNodePortInventoryInTheCluster applies a user policy that reads the
+// node port inventory and checks it sees a Service created before it.
+func TestNodePortInventoryInTheCluster(t *testing.T) {
+	if out, err := suite.apply(`
+apiVersion: v1
+kind: Service
+metadata: {name: holder, namespace: default}
+spec:
+  type: NodePort
+  selector: {app: holder}
+  ports: [{name: web, port: 80, nodePort: 30777}]
+`); err != nil {
+		t.Fatalf("creating the Service: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { suite.kubectl("delete", "service", "holder") })
+	if out, err := suite.apply(`
+apiVersion: policies.doris-admission.io/v1alpha1
+kind: ValidatingPolicy
+metadata: {name: e2e-node-port-owner}
+spec:
+  validationActions: [Warn]
+  matchConstraints:
+    resourceRules: [{apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [configmaps]}]
+  validations:
+    - expression: "size(inventory.nodePortOwners(30777)) == 0"
+      messageExpression: "'30777 is held by ' + inventory.nodePortOwners(30777).map(o, o.namespace + '/' + o.name + ' port ' + o.port).join(', ')"
+`); err != nil {
+		t.Fatalf("applying the policy: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { suite.kubectl("delete", "validatingpolicy", "e2e-node-port-owner") })
+	waitForWebhookRule(t, "validatingwebhookconfiguration", "configmaps", true)
+	eventually(t, 15*time.Second, func() string {
+		out, err := suite.kubectl("create", "configmap", fmt.Sprintf("probe-%d", time.Now().UnixNano()))
+		if err != nil || !strings.Contains(out, "30777 is held by default/holder port web") {
+			return fmt.Sprintf("no warning naming the owner (%v):\n%s", err, out)
+		}
+		return ""
+	})
+}

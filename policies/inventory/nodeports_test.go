@@ -1,0 +1,73 @@
+package inventory
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+func service(namespace, name string, ports ...corev1.ServicePort) *corev1.Service {
+	return &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
+		Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort, Ports: ports},
+	}
+}
+
+func port(name string, nodePort int32, protocol corev1.Protocol) corev1.ServicePort {
+	return corev1.ServicePort{Name: name, NodePort: nodePort, Protocol: protocol}
+}
+
+func TestNodePorts(t *testing.T) {
+	n := NewNodePorts()
+	n.Set(service("default", "doris-fe", port("http", 32130, corev1.ProtocolTCP), port("query", 32230, corev1.ProtocolTCP)))
+	n.Set(service("dns", "resolver", port("dns-tcp", 31053, corev1.ProtocolTCP), port("dns-udp", 31053, corev1.ProtocolUDP)))
+	n.Set(service("other", "clash", port("", 32130, corev1.ProtocolTCP)))
+
+	want := []Owner{{"default", "doris-fe", "http", corev1.ProtocolTCP}, {"other", "clash", "", corev1.ProtocolTCP}}
+	if diff := cmp.Diff(want, n.Owners(32130)); diff != "" {
+		t.Errorf("owners of 32130 (-want +got):\n%s", diff)
+	}
+	if got := n.Owners(31053); len(got) != 2 {
+		t.Errorf("TCP and UDP of one Service port should both be listed: %v", got)
+	}
+
+	// An update replaces what the Service held; a delete forgets it.
+	n.Set(service("default", "doris-fe", port("http", 32131, corev1.ProtocolTCP)))
+	if diff := cmp.Diff([]Owner{{"other", "clash", "", corev1.ProtocolTCP}}, n.Owners(32130)); diff != "" {
+		t.Errorf("owners of 32130 after the update (-want +got):\n%s", diff)
+	}
+	if got := n.Owners(32230); len(got) != 0 {
+		t.Errorf("32230 is still owned after the update: %v", got)
+	}
+	n.Delete("other", "clash")
+	if got := n.Owners(32130); len(got) != 0 {
+		t.Errorf("32130 is still owned after the delete: %v", got)
+	}
+	if n.Synced() {
+		t.Error("a new index says it is synced")
+	}
+	n.MarkSynced()
+	if !n.Synced() {
+		t.Error("MarkSynced did not stick")
+	}
+}
+
+// BenchmarkOwners looks up a port among 100, 1,000 and 10,000 Services, each
+// holding its own node port (as the API server's allocator ensures, with a
+// --service-node-port-range wide enough): the cost per lookup stays flat.
+func BenchmarkOwners(b *testing.B) {
+	for _, services := range []int{100, 1000, 10000} {
+		n := NewNodePorts()
+		for i := range services {
+			n.Set(service("ns", fmt.Sprintf("svc-%d", i), port("http", int32(30000+i), corev1.ProtocolTCP)))
+		}
+		b.Run(fmt.Sprintf("services=%d", services), func(b *testing.B) {
+			for i := 0; b.Loop(); i++ {
+				n.Owners(int32(30000 + i%services))
+			}
+		})
+	}
+}
