@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -64,6 +65,8 @@ type Engine struct {
 	objects ObjectSource
 	// envSet is the CEL environment, with functions that read objects.
 	envSet *environment.EnvSet
+	// nodePorts is the node port index the CEL functions read.
+	nodePorts *inventory.NodePorts
 
 	loadMu  sync.Mutex
 	byKey   map[compileKey]*compiled
@@ -90,6 +93,7 @@ func NewEngine(cfg Config) *Engine {
 		interfaces: admission.NewObjectInterfacesFromScheme(clientgoscheme.Scheme),
 		converter:  applyconfigurations.NewTypeConverter(clientgoscheme.Scheme),
 		objects:    withSettings{cfg.Objects, cmp.Or(cfg.Namespace, DefaultNamespace)},
+		nodePorts:  cfg.NodePorts,
 		byKey:      map[compileKey]*compiled{},
 	}
 	envSet, err := policyEnvSet(clusterObjects{e.objects}, cfg.NodePorts)
@@ -254,4 +258,20 @@ func (e *Engine) WarmUp(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// Admitted records an object the offline commands let through, so the
+// documents after it see it, as they would in a cluster: a Service's node
+// ports go into the node port index.
+func (e *Engine) Admitted(obj *unstructured.Unstructured) {
+	if e.nodePorts == nil || obj.GroupVersionKind() != corev1.SchemeGroupVersion.WithKind("Service") {
+		return
+	}
+	svc := &corev1.Service{}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, svc); err == nil {
+		if svc.Namespace == "" {
+			svc.Namespace = "default"
+		}
+		e.nodePorts.Set(svc)
+	}
 }

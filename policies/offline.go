@@ -13,8 +13,8 @@ import (
 
 // OfflineConfig is the engine's configuration without a cluster: built-in
 // kinds and schemas from the embedded snapshot; the documents at hand as
-// the cluster's objects, for namespaces, policy parameters, the lookups of
-// the CEL functions and the node port inventory. A namespace
+// the cluster's objects, for namespaces, policy parameters and the lookups of
+// the CEL functions. A namespace
 // that is not among them is taken to exist with only the label the API
 // server puts on every namespace.
 func OfflineConfig(docs []Document) Config {
@@ -33,11 +33,9 @@ func OfflineConfig(docs []Document) Config {
 		if gvk == corev1.SchemeGroupVersion.WithKind("Namespace") && runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, ns) == nil {
 			namespaces[ns.Name] = ns
 		}
-		svc := &corev1.Service{}
-		if gvk == corev1.SchemeGroupVersion.WithKind("Service") && runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, svc) == nil {
-			nodePorts.Set(svc)
-		}
 	}
+	// The node ports fill up as documents are admitted (Engine.Admitted), in
+	// order, as kubectl apply would create them.
 	nodePorts.MarkSynced()
 	return Config{
 		Mapper:     mapper,

@@ -61,6 +61,9 @@ func (r *offlineRun) validate(ctx context.Context, out io.Writer) error {
 			denied = true
 			fmt.Fprintf(out, "%s: %s\n", describe(obj, req), v)
 		}
+		if len(res.Denied) == 0 {
+			r.engine.Admitted(obj)
+		}
 		for _, v := range res.Warned {
 			fmt.Fprintf(out, "Warning: %s: %s\n", describe(obj, req), v)
 		}
