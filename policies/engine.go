@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -220,10 +221,24 @@ func (e *Engine) Check(p Policy) []ExpressionError {
 }
 
 // Rules returns the union of the resource rules of the loaded mutating and
-// validating policies, for the webhook configurations.
+// validating policies, for the webhook configurations. The mutating rules
+// also send the resources that are validated when mutating.
 func (e *Engine) Rules() (mutating, validating []admissionregistrationv1.RuleWithOperations) {
 	set := e.current.Load()
-	return unionRules(set.mutating), unionRules(set.validating)
+	mutating, validating = unionRules(set.mutating), unionRules(set.validating)
+	for _, rule := range validating {
+		if coversServices(rule.Rule) && !slices.ContainsFunc(mutating, func(r admissionregistrationv1.RuleWithOperations) bool { return equality.Semantic.DeepEqual(r, rule) }) {
+			mutating = append(mutating, rule)
+		}
+	}
+	return mutating, validating
+}
+
+// coversServices tells whether rule can match core v1 services.
+func coversServices(rule admissionregistrationv1.Rule) bool {
+	return (slices.Contains(rule.APIGroups, "") || slices.Contains(rule.APIGroups, "*")) &&
+		(slices.Contains(rule.APIVersions, "v1") || slices.Contains(rule.APIVersions, "*")) &&
+		(slices.Contains(rule.Resources, "services") || slices.Contains(rule.Resources, "*"))
 }
 
 // unionRules lists the distinct rules of policies, without resource names
@@ -260,10 +275,11 @@ func (e *Engine) WarmUp(ctx context.Context) error {
 	return nil
 }
 
-// Admitted records an object the offline commands let through, so the
-// documents after it see it, as they would in a cluster: a Service's node
-// ports go into the node port index.
-func (e *Engine) Admitted(obj *unstructured.Unstructured) {
+// Admitted records an object the policies let through, so the requests after
+// it see it: a Service's node ports go into the node port index. With hold 0
+// they stay (offline, documents in apply order); otherwise they are a
+// reservation for hold, until the cluster reports the Service (serve).
+func (e *Engine) Admitted(obj *unstructured.Unstructured, hold time.Duration) {
 	if e.nodePorts == nil || obj.GroupVersionKind() != corev1.SchemeGroupVersion.WithKind("Service") {
 		return
 	}
@@ -272,6 +288,22 @@ func (e *Engine) Admitted(obj *unstructured.Unstructured) {
 		if svc.Namespace == "" {
 			svc.Namespace = "default"
 		}
-		e.nodePorts.Set(svc)
+		if hold == 0 {
+			e.nodePorts.Set(svc)
+		} else {
+			e.nodePorts.Reserve(svc, hold)
+		}
 	}
+}
+
+// servicesResource is where the API server allocates before validating
+// admission: node ports are taken in BeginCreate/BeginUpdate, after the
+// mutating webhooks but before the validating ones.
+var servicesResource = schema.GroupVersionResource{Version: "v1", Resource: "services"}
+
+// ValidatedWhenMutating tells the resources whose validating policies the
+// server runs in the mutating phase, so their messages come before the API
+// server's own allocation errors.
+func ValidatedWhenMutating(resource schema.GroupVersionResource) bool {
+	return resource == servicesResource
 }

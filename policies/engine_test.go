@@ -353,7 +353,7 @@ spec:
 	if loaded := e.Load([]Policy{p}); len(loaded[0].Problems) > 0 {
 		t.Fatal(loaded[0].Problems)
 	}
-	e.Admitted(owner.Object)
+	e.Admitted(owner.Object, 0)
 	for _, tt := range []struct{ name, manifest, want string }{
 		{"collision", `{apiVersion: v1, kind: Service, metadata: {name: debug, namespace: ops}, spec: {type: NodePort, ports: [{port: 8040, nodePort: 32130}]}}`,
 			`spec.ports: nodePort 32130 is already used by Service default/doris-fe (port "http") (policy unique-node-ports)`},

@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/doris-admission/doris-admission/policies"
@@ -30,16 +33,50 @@ func (m mutator) decide(ctx context.Context, req admission.Request) admission.Re
 	if err != nil {
 		return policyFailed(err)
 	}
-	if res.Object == nil {
-		return admission.Allowed("").WithWarnings(res.Warnings...)
+	mutated := req.Object.Raw
+	if res.Object != nil {
+		if mutated, err = json.Marshal(res.Object.Object); err != nil {
+			return admission.Errored(http.StatusInternalServerError, err)
+		}
 	}
-	mutated, err := json.Marshal(res.Object.Object)
+	resp := admission.Allowed("")
+	if policies.ValidatedWhenMutating(schema.GroupVersionResource(req.Resource)) {
+		if resp = m.validate(ctx, req, mutated); !resp.Allowed {
+			return resp
+		}
+	}
+	if res.Object != nil {
+		// The patch is computed against the raw request object, so fields the
+		// policies did not touch are left exactly as the client sent them.
+		patched := admission.PatchResponseFromRaw(req.Object.Raw, mutated)
+		resp.Patches, resp.PatchType = patched.Patches, patched.PatchType
+	}
+	return resp.WithWarnings(res.Warnings...)
+}
+
+// reservationHold is how long an admitted Service's node ports count as
+// taken before the informer reports the Service: long enough for the API
+// server to store it, short enough that a request it then refuses does not
+// block the ports for long.
+const reservationHold = 30 * time.Second
+
+// validate runs the validating policies on the mutated object of a request
+// whose resource the API server allocates for before validating admission,
+// and reserves what it admits.
+func (m mutator) validate(ctx context.Context, req admission.Request, mutated []byte) admission.Response {
+	review := req.AdmissionRequest
+	review.Object.Raw = mutated
+	r, err := policies.RequestFromAdmission(&review)
 	if err != nil {
-		return admission.Errored(http.StatusInternalServerError, err)
+		return admission.Errored(http.StatusBadRequest, err)
 	}
-	// The patch is computed against the raw request object, so fields the
-	// policies did not touch are left exactly as the client sent them.
-	return admission.PatchResponseFromRaw(req.Object.Raw, mutated).WithWarnings(res.Warnings...)
+	resp := check(ctx, m.engine, req, r)
+	if resp.Allowed && (req.DryRun == nil || !*req.DryRun) {
+		if obj, ok := r.GetObject().(*unstructured.Unstructured); ok {
+			m.engine.Admitted(obj, reservationHold)
+		}
+	}
+	return resp
 }
 
 // policyFailed rejects a request because a policy with failurePolicy Fail

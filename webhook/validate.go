@@ -24,11 +24,20 @@ func (v validator) decide(ctx context.Context, req admission.Request) admission.
 	if policies.IsPolicy(schema.GroupVersionKind(req.Kind)) && req.Operation != admissionv1.Delete {
 		return v.checkPolicy(req)
 	}
+	if policies.ValidatedWhenMutating(schema.GroupVersionResource(req.Resource)) {
+		return admission.Allowed("validated in the mutating phase")
+	}
 	r, err := policies.RequestFromAdmission(&req.AdmissionRequest)
 	if err != nil {
 		return admission.Errored(http.StatusBadRequest, err)
 	}
-	res, err := v.engine.Validate(ctx, r)
+	return check(ctx, v.engine, req, r)
+}
+
+// check runs the validating policies on r: a denial with every failure, or
+// an allowance with the warnings and audit annotations.
+func check(ctx context.Context, engine *policies.Engine, req admission.Request, r *policies.Request) admission.Response {
+	res, err := engine.Validate(ctx, r)
 	if err != nil {
 		return policyFailed(err)
 	}

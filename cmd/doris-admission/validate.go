@@ -62,7 +62,7 @@ func (r *offlineRun) validate(ctx context.Context, out io.Writer) error {
 			fmt.Fprintf(out, "%s: %s\n", describe(obj, req), v)
 		}
 		if len(res.Denied) == 0 {
-			r.engine.Admitted(obj)
+			r.engine.Admitted(obj, 0)
 		}
 		for _, v := range res.Warned {
 			fmt.Fprintf(out, "Warning: %s: %s\n", describe(obj, req), v)

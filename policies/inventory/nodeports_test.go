@@ -3,6 +3,7 @@ package inventory
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
@@ -26,8 +27,8 @@ func TestNodePorts(t *testing.T) {
 	n.Set(service("dns", "resolver", port("dns-tcp", 31053, corev1.ProtocolTCP), port("dns-udp", 31053, corev1.ProtocolUDP)))
 	n.Set(service("other", "clash", port("", 32130, corev1.ProtocolTCP)))
 
-	want := []Owner{{"default", "doris-fe", "http", corev1.ProtocolTCP}, {"other", "clash", "", corev1.ProtocolTCP}}
-	if diff := cmp.Diff(want, n.Owners(32130)); diff != "" {
+	want := []Owner{{Namespace: "default", Name: "doris-fe", Port: "http", Protocol: corev1.ProtocolTCP}, {Namespace: "other", Name: "clash", Protocol: corev1.ProtocolTCP}}
+	if diff := cmp.Diff(want, n.Owners(32130), cmp.AllowUnexported(Owner{})); diff != "" {
 		t.Errorf("owners of 32130 (-want +got):\n%s", diff)
 	}
 	if got := n.Owners(31053); len(got) != 2 {
@@ -36,7 +37,7 @@ func TestNodePorts(t *testing.T) {
 
 	// An update replaces what the Service held; a delete forgets it.
 	n.Set(service("default", "doris-fe", port("http", 32131, corev1.ProtocolTCP)))
-	if diff := cmp.Diff([]Owner{{"other", "clash", "", corev1.ProtocolTCP}}, n.Owners(32130)); diff != "" {
+	if diff := cmp.Diff([]Owner{{Namespace: "other", Name: "clash", Protocol: corev1.ProtocolTCP}}, n.Owners(32130), cmp.AllowUnexported(Owner{})); diff != "" {
 		t.Errorf("owners of 32130 after the update (-want +got):\n%s", diff)
 	}
 	if got := n.Owners(32230); len(got) != 0 {
@@ -69,5 +70,32 @@ func BenchmarkOwners(b *testing.B) {
 				n.Owners(int32(30000 + i%services))
 			}
 		})
+	}
+}
+
+func TestNodePortReservationsLapse(t *testing.T) {
+	n := NewNodePorts()
+	n.Reserve(service("default", "new", port("web", 31000, corev1.ProtocolTCP)), 50*time.Millisecond)
+	if got := n.Owners(31000); len(got) != 1 || got[0].Name != "new" {
+		t.Fatalf("the reservation is not seen: %v", got)
+	}
+	time.Sleep(60 * time.Millisecond)
+	if got := n.Owners(31000); len(got) != 0 {
+		t.Errorf("the reservation did not lapse: %v", got)
+	}
+	n.Reserve(service("default", "new", port("web", 31000, corev1.ProtocolTCP)), time.Hour)
+	n.Set(service("default", "new", port("web", 31001, corev1.ProtocolTCP)))
+	if got := n.Owners(31000); len(got) != 0 {
+		t.Errorf("what the cluster reports did not replace the reservation: %v", got)
+	}
+}
+
+func TestAFailedUpdateKeepsWhatTheServiceHolds(t *testing.T) {
+	n := NewNodePorts()
+	n.Set(service("default", "web", port("http", 31080, corev1.ProtocolTCP)))
+	n.Reserve(service("default", "web", port("http", 31081, corev1.ProtocolTCP)), 20*time.Millisecond)
+	time.Sleep(30 * time.Millisecond) // the update never reached the cluster
+	if got := n.Owners(31080); len(got) != 1 {
+		t.Errorf("the Service's own node port was lost with its lapsed reservation: %v", got)
 	}
 }

@@ -1,0 +1,102 @@
+package e2e
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// TestNodePortRulesAnswerBeforeTheAllocator applies the hand-planned
+// Services with kubectl: every problem is reported with our messages, naming
+// the owner of a taken port, not the API server's "provided port is already
+// allocated"; the valid Services are created.
+func TestNodePortRulesAnswerBeforeTheAllocator(t *testing.T) {
+	conflicts := filepath.Join(repoRoot, "deploy", "examples", "nodeport-conflicts.yaml")
+	out, err := suite.kubectl("apply", "-f", conflicts)
+	t.Cleanup(func() { suite.kubectl("delete", "-f", conflicts, "--ignore-not-found") })
+	if err == nil {
+		t.Fatalf("kubectl apply of the conflicting Services succeeded:\n%s", out)
+	}
+	for _, want := range []string{
+		"service/doris-fe created",
+		`nodePort 40000 (port "heartbeat") is outside the allowed range 30000-32767`,
+		`nodePort 32130 is already used by Service default/doris-fe (port "http")`,
+		`nodePort 31201 is used by ports "web" and "brpc" of this Service`,
+		`port "brpc" has port 70000 and targetPort 8060; both must be in 1..65535`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("kubectl apply output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "already allocated") {
+		t.Errorf("the API server's allocator answered before the rules:\n%s", out)
+	}
+	if got, _ := suite.kubectl("get", "services", "doris-be", "doris-be-debug", "--ignore-not-found", "-o", "name"); strings.TrimSpace(got) != "" {
+		t.Errorf("denied Services were stored: %s", got)
+	}
+
+	plan := filepath.Join(repoRoot, "deploy", "examples", "nodeport-plan.yaml")
+	if out, err := suite.kubectl("create", "namespace", "doris"); err != nil && !strings.Contains(out, "AlreadyExists") {
+		t.Fatalf("creating namespace doris: %v\n%s", err, out)
+	}
+	if out, err := suite.kubectl("apply", "-f", plan); err != nil {
+		t.Fatalf("the valid plan was refused: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { suite.kubectl("delete", "-f", plan, "--ignore-not-found") })
+
+	// Another namespace, and an update from ClusterIP to a taken node port.
+	out, err = suite.apply(`
+apiVersion: v1
+kind: Service
+metadata: {name: intruder, namespace: kube-public}
+spec:
+  type: NodePort
+  selector: {app: x}
+  ports: [{name: web, port: 80, nodePort: 31001}]
+`)
+	if err == nil || !strings.Contains(out, `nodePort 31001 is already used by Service doris/doriscluster-sample-fe-service (port "http-port")`) {
+		t.Errorf("a cross-namespace collision was not denied with the owner's name: %v\n%s", err, out)
+	}
+	if out, err := suite.apply("apiVersion: v1\nkind: Service\nmetadata: {name: grows, namespace: default}\nspec:\n  selector: {app: x}\n  ports: [{name: web, port: 80}]\n"); err != nil {
+		t.Fatalf("creating a ClusterIP Service: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { suite.kubectl("delete", "service", "grows", "--ignore-not-found") })
+	out, err = suite.apply("apiVersion: v1\nkind: Service\nmetadata: {name: grows, namespace: default}\nspec:\n  type: NodePort\n  selector: {app: x}\n  ports: [{name: web, port: 80, nodePort: 32130}]\n")
+	if err == nil || !strings.Contains(out, `nodePort 32130 is already used by Service default/doris-fe (port "http")`) {
+		t.Errorf("an update to a taken node port was not denied: %v\n%s", err, out)
+	}
+}
+
+// TestParallelCreatesForOnePort fires creates of several Services for one
+// node port at once: exactly one is admitted, and every other is refused by
+// the rules (a reservation), not by the allocator.
+func TestParallelCreatesForOnePort(t *testing.T) {
+	const n = 6
+	outs := make([]string, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outs[i], errs[i] = suite.apply(fmt.Sprintf(
+				"apiVersion: v1\nkind: Service\nmetadata: {name: racer-%d, namespace: default}\nspec:\n  type: NodePort\n  selector: {app: x}\n  ports: [{name: web, port: 80, nodePort: 30999}]\n", i))
+		}()
+		t.Cleanup(func() { suite.kubectl("delete", "service", fmt.Sprintf("racer-%d", i), "--ignore-not-found") })
+	}
+	wg.Wait()
+	admitted := 0
+	for i := range n {
+		switch {
+		case errs[i] == nil:
+			admitted++
+		case !strings.Contains(outs[i], "nodePort 30999 is already used by Service default/racer-"):
+			t.Errorf("racer-%d was refused without the rules' message: %s", i, outs[i])
+		}
+	}
+	if admitted != 1 {
+		t.Errorf("%d of %d parallel creates for one node port were admitted, want 1", admitted, n)
+	}
+}
