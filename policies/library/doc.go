@@ -12,6 +12,8 @@
 //     <name>-port or <name>, else the Doris default.
 //   - dorisFEService(object, namespace) string: the Service in namespace
 //     that selects the pods of the FE StatefulSet of this BE's cluster, or "".
+//   - dorisSelectedPorts(service, namespace) list(int): the declared ports of
+//     the Doris containers whose pods the Service selects, or [].
 //   - dorisConfDir(object) string: the Doris conf dir: annotation
 //     doris.apache.org/conf-dir, else /opt/apache-doris/<role>/conf.
 //   - dorisMountedConf(object, namespace) string: the fe.conf or be.conf the

@@ -57,6 +57,12 @@ func (l dorisLib) CompileOptions() []cel.EnvOption {
 					return types.String(FEService(l.cluster, o, string(namespace.(types.String))))
 				})
 			}))),
+		cel.Function("dorisSelectedPorts", cel.Overload("doris_selected_ports_dyn_string", []*cel.Type{cel.DynType, cel.StringType}, cel.ListType(cel.IntType),
+			cel.BinaryBinding(func(v, namespace ref.Val) ref.Val {
+				return withObject(v, func(o map[string]any) ref.Val {
+					return types.DefaultTypeAdapter.NativeToValue(SelectedPorts(l.cluster, o, string(namespace.(types.String))))
+				})
+			}))),
 		cel.Function("dorisConfDir", cel.Overload("doris_conf_dir_dyn", []*cel.Type{cel.DynType}, cel.StringType,
 			cel.UnaryBinding(func(v ref.Val) ref.Val {
 				return withObject(v, func(o map[string]any) ref.Val { return types.String(ConfDir(o)) })

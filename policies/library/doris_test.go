@@ -1,6 +1,7 @@
 package library
 
 import (
+	"fmt"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -139,6 +140,35 @@ func TestFEService(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := FEService(tt.cluster, tt.be, "db"); got != tt.want {
 				t.Errorf("FEService = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSelectedPorts(t *testing.T) {
+	fe := statefulSet(nil, container("fe", "apache/doris:fe-2.1.7"))
+	fe["kind"] = "StatefulSet"
+	fe["metadata"].(map[string]any)["namespace"] = "db"
+	fe["spec"].(map[string]any)["template"].(map[string]any)["metadata"] = map[string]any{"labels": map[string]any{"app": "fe", "tier": "meta"}}
+	c := fe["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)["containers"].([]any)[0].(map[string]any)
+	c["ports"] = []any{map[string]any{"containerPort": int64(9030)}, map[string]any{"containerPort": int64(8030)}}
+	svc := func(selector map[string]any) map[string]any {
+		return map[string]any{"spec": map[string]any{"selector": selector}}
+	}
+	tests := []struct {
+		name string
+		svc  map[string]any
+		want []int
+	}{
+		{"selects the FE", svc(map[string]any{"app": "fe"}), []int{8030, 9030}},
+		{"selects something else", svc(map[string]any{"app": "web"}), nil},
+		{"selects nothing", svc(nil), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := SelectedPorts(objects{fe}, tt.svc, "db")
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("SelectedPorts = %v, want %v", got, tt.want)
 			}
 		})
 	}

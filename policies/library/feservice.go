@@ -117,3 +117,28 @@ func subset(small, big map[string]string) bool {
 	}
 	return true
 }
+
+// SelectedPorts lists the declared container ports of the Doris containers
+// of the StatefulSets in namespace whose pods svc selects; empty when it
+// selects no Doris pods, or they declare no ports.
+func SelectedPorts(cluster Cluster, svc map[string]any, namespace string) []int {
+	selector := stringMap(path(svc, "spec", "selector"))
+	if cluster == nil || len(selector) == 0 {
+		return nil
+	}
+	var ports []int
+	for _, sts := range cluster.List(statefulSetKind, namespace) {
+		i := Container(sts)
+		if i < 0 || !subset(selector, stringMap(path(sts, "spec", "template", "metadata", "labels"))) {
+			continue
+		}
+		declared, _ := containers(sts)[i]["ports"].([]any)
+		for _, p := range declared {
+			if n := number(asMap(p)["containerPort"]); n > 0 && !slices.Contains(ports, n) {
+				ports = append(ports, n)
+			}
+		}
+	}
+	slices.Sort(ports)
+	return ports
+}
