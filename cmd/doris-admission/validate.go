@@ -6,12 +6,18 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/doris-admission/doris-admission/policies"
 )
 
 func newValidateCommand() *cobra.Command {
 	var opts offlineOptions
+	var live bool
+	var kubeconfig string
 	cmd := &cobra.Command{
 		Use:   "validate -f FILE|DIR|- [--policies DIR]",
 		Short: "Check manifests against the validating policies",
@@ -22,7 +28,12 @@ Print one line per failed validation:
   <Kind> <namespace>/<name>: <field>: <message> (policy <name>)
 
 Warnings are printed with a "Warning:" prefix. The exit status is 1 when any
-validation with the Deny action fails or a document cannot be read, else 0.`,
+validation with the Deny action fails or a document cannot be read, else 0.
+
+Documents are checked in order, each seeing the ones before it, as kubectl
+apply would create them: a Service whose node port an earlier document takes
+is reported. With --live, the node ports of the Services in the cluster are
+taken too.`,
 		Example: `  doris-admission validate -f deploy/examples/
   doris-admission validate -f manifests/ --policies my-policies/`,
 		Args: cobra.NoArgs,
@@ -31,11 +42,41 @@ validation with the Deny action fails or a document cannot be read, else 0.`,
 			if err != nil {
 				return err
 			}
+			if live {
+				if err := run.takeLiveNodePorts(cmd.Context(), kubeconfig); err != nil {
+					return err
+				}
+			}
 			return run.validate(cmd.Context(), cmd.OutOrStdout())
 		},
 	}
 	opts.bindFlags(cmd)
+	cmd.Flags().BoolVar(&live, "live", false, "also check against the node ports of the Services in the cluster")
+	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file of the cluster, with --live (default: $KUBECONFIG, then ~/.kube/config)")
 	return cmd
+}
+
+// takeLiveNodePorts reads the cluster's Services so the documents are
+// checked against the node ports they hold.
+func (r *offlineRun) takeLiveNodePorts(ctx context.Context, kubeconfig string) error {
+	kube, err := kubeClient(kubeconfig)
+	if err != nil {
+		return err
+	}
+	services, err := kube.CoreV1().Services("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("reading the cluster's Services: %w", err)
+	}
+	for i := range services.Items {
+		content, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&services.Items[i])
+		if err != nil {
+			return err
+		}
+		obj := &unstructured.Unstructured{Object: content}
+		obj.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Service"))
+		r.engine.Admitted(obj, 0)
+	}
+	return nil
 }
 
 // validate prints every failed validation of every document.

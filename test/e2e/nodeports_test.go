@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -98,5 +100,31 @@ func TestParallelCreatesForOnePort(t *testing.T) {
 	}
 	if admitted != 1 {
 		t.Errorf("%d of %d parallel creates for one node port were admitted, want 1", admitted, n)
+	}
+}
+
+// TestValidateLive checks local manifests against the node ports of the
+// Services in the real cluster.
+func TestValidateLive(t *testing.T) {
+	if out, err := suite.apply("apiVersion: v1\nkind: Service\nmetadata: {name: live-holder, namespace: default}\nspec:\n  type: NodePort\n  selector: {app: x}\n  ports: [{name: web, port: 80, nodePort: 30888}]\n"); err != nil {
+		t.Fatalf("creating the Service: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { suite.kubectl("delete", "service", "live-holder") })
+	file := filepath.Join(t.TempDir(), "plan.yaml")
+	os.WriteFile(file, []byte("apiVersion: v1\nkind: Service\nmetadata: {name: planned, namespace: shop}\nspec:\n  type: NodePort\n  selector: {app: y}\n  ports: [{name: http, port: 80, nodePort: 30888}]\n"), 0o644)
+	for _, tt := range []struct {
+		args    []string
+		failure bool
+	}{
+		{[]string{"validate", "-f", file}, false},
+		{[]string{"validate", "-f", file, "--live", "--kubeconfig", suite.kubeconfig}, true},
+	} {
+		out, err := exec.Command(suite.serverBin, tt.args...).CombinedOutput()
+		if (err != nil) != tt.failure {
+			t.Errorf("%v: error %v, want failure %v\n%s", tt.args, err, tt.failure, out)
+		}
+		if tt.failure && !strings.Contains(string(out), `Service shop/planned: spec.ports: nodePort 30888 is already used by Service default/live-holder (port "web")`) {
+			t.Errorf("%v did not name the live owner:\n%s", tt.args, out)
+		}
 	}
 }
