@@ -86,4 +86,3 @@ func TestNodePortRulesBeforeTheIndexIsFilled(t *testing.T) {
 		t.Errorf("denied %v, want one denial saying the inventory is not ready", res.Denied)
 	}
 }
-

@@ -182,4 +182,3 @@ func firstNonEmpty(values ...string) string {
 	}
 	return ""
 }
-
