@@ -149,7 +149,7 @@ func (o exposeOptions) reachableAddress(ctx context.Context, kube kubernetes.Int
 				return net.JoinHostPort(host, strconv.Itoa(int(o.port))), nil
 			}
 		}
-		return "", fmt.Errorf("Service %s/%s has no load balancer address yet; try again when kubectl get service shows an EXTERNAL-IP", o.namespace, o.serviceName())
+		return "", fmt.Errorf("the Service %s/%s has no load balancer address yet; try again when kubectl get service shows an EXTERNAL-IP", o.namespace, o.serviceName())
 	}
 	var nodePort int32
 	for _, p := range svc.Spec.Ports {
@@ -158,7 +158,7 @@ func (o exposeOptions) reachableAddress(ctx context.Context, kube kubernetes.Int
 		}
 	}
 	if nodePort == 0 {
-		return "", fmt.Errorf("Service %s/%s has no node port for port %d", o.namespace, o.serviceName(), o.port)
+		return "", fmt.Errorf("the Service %s/%s has no node port for port %d", o.namespace, o.serviceName(), o.port)
 	}
 	nodes, err := kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
