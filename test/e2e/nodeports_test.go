@@ -163,3 +163,30 @@ func TestExposeBE(t *testing.T) {
 		t.Errorf("rewritten ErrorURL %q, want %q", out, want)
 	}
 }
+
+// TestExposeBEBehindALoadBalancer rewrites the ErrorURL to the load
+// balancer's address and the webserver port.
+func TestExposeBEBehindALoadBalancer(t *testing.T) {
+	service, err := exec.Command(suite.serverBin, "expose-be", "doris-be-1", "-n", "default", "--type", "LoadBalancer").Output()
+	if err != nil {
+		t.Fatalf("expose-be: %v\n%s", err, service)
+	}
+	if out, err := suite.apply(string(service)); err != nil {
+		t.Fatalf("kubectl apply of the printed Service: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { suite.kubectl("delete", "service", "doris-be-1-debug") })
+	errorURL := "http://doris-be-1.doris-be.default.svc.cluster.local:8040/api/_load_error_log?file=e"
+	out, err := exec.Command(suite.serverBin, "expose-be", "doris-be-1", "--kubeconfig", suite.kubeconfig, "--error-url", errorURL).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "has no load balancer address yet") {
+		t.Errorf("before the load balancer has an address: %v\n%s", err, out)
+	}
+	// No cloud controller runs here: the address is set the way one would.
+	if out, err := suite.kubectl("patch", "service", "doris-be-1-debug", "--subresource=status", "--type=merge",
+		"-p", `{"status":{"loadBalancer":{"ingress":[{"hostname":"lb.example.com"}]}}}`); err != nil {
+		t.Fatalf("setting the load balancer address: %v\n%s", err, out)
+	}
+	out, err = exec.Command(suite.serverBin, "expose-be", "doris-be-1", "--kubeconfig", suite.kubeconfig, "--error-url", errorURL).CombinedOutput()
+	if want := "http://lb.example.com:8040/api/_load_error_log?file=e\n"; err != nil || string(out) != want {
+		t.Errorf("rewritten ErrorURL %q (%v), want %q", out, err, want)
+	}
+}
