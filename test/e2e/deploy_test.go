@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -54,5 +55,44 @@ spec:
 	})
 	if strings.Contains(server.log(), "forbidden") {
 		t.Errorf("the server was refused something with the shipped RBAC:\n%s", server.log())
+	}
+}
+
+// TestKustomizeBaseIsAccepted renders deploy/kustomize/base with kubectl and
+// applies it server-side: every object is accepted by the real API server.
+// The webhook configurations go through a server-side dry run under another
+// name, so the suite's own stay in place and do not mix in.
+func TestKustomizeBaseIsAccepted(t *testing.T) {
+	rendered, err := suite.kubectl("kustomize", filepath.Join(repoRoot, "deploy", "kustomize", "base"))
+	if err != nil {
+		t.Fatalf("kubectl kustomize: %v\n%s", err, rendered)
+	}
+	var objects, webhooks []string
+	for _, doc := range strings.Split(rendered, "\n---\n") {
+		if strings.Contains(doc, "kind: MutatingWebhookConfiguration") || strings.Contains(doc, "kind: ValidatingWebhookConfiguration") {
+			webhooks = append(webhooks, strings.Replace(doc, "  name: doris-admission\n", "  name: doris-admission-dry-run\n", 1))
+		} else {
+			objects = append(objects, doc)
+		}
+	}
+	if len(objects) < 8 || len(webhooks) != 2 {
+		t.Fatalf("rendered %d objects and %d webhook configurations:\n%s", len(objects), len(webhooks), rendered)
+	}
+	file := filepath.Join(t.TempDir(), "base.yaml")
+	write := func(docs []string) string {
+		if err := os.WriteFile(file, []byte(strings.Join(docs, "\n---\n")), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return file
+	}
+	if out, err := suite.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager", "e2e", "-f", write(objects)); err != nil {
+		t.Fatalf("server-side apply of the base: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		suite.kubectl("delete", "namespace", "doris-admission", "--wait=false")
+		suite.kubectl("delete", "clusterrole,clusterrolebinding", "doris-admission")
+	})
+	if out, err := suite.kubectl("apply", "--server-side", "--dry-run=server", "--force-conflicts", "--field-manager", "e2e", "-f", write(webhooks)); err != nil {
+		t.Fatalf("server-side dry run of the webhook configurations: %v\n%s", err, out)
 	}
 }
