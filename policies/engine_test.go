@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
@@ -228,9 +229,13 @@ spec:
   validations:
     - expression: "`+expensive+`"
 `)
+			errorsBefore := testutil.ToFloat64(evaluationErrors.WithLabelValues("expensive", KindValidating))
 			res, err := e.Validate(context.Background(), request(t, object(t, deployment)))
 			if err != nil {
 				t.Fatal(err)
+			}
+			if got := testutil.ToFloat64(evaluationErrors.WithLabelValues("expensive", KindValidating)) - errorsBefore; got != 1 {
+				t.Errorf("doris_admission_policy_errors_total grew by %v, want 1", got)
 			}
 			if failure == "Ignore" {
 				if len(res.Denied) != 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -96,6 +97,7 @@ func (e *Engine) mutateWith(ctx context.Context, c *compiled, req *Request, vers
 	if err == nil && !ok {
 		return false, nil
 	}
+	start := time.Now()
 	before := (*versioned)
 	var changed bool
 	if err == nil {
@@ -105,6 +107,7 @@ func (e *Engine) mutateWith(ctx context.Context, c *compiled, req *Request, vers
 			before.VersionedObject.Set(snapshot)
 		}
 	}
+	c.observe(start, err != nil)
 	if err == nil {
 		if changed {
 			result.Applied = append(result.Applied, c.Name())

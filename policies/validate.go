@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -102,6 +103,8 @@ func (e *Engine) validateWith(ctx context.Context, c *compiled, req *Request, ve
 	if !ok {
 		return nil, nil, nil
 	}
+	failed := true
+	defer func(start time.Time) { c.observe(start, failed) }(time.Now())
 	ns, err := e.namespace(ctx, req)
 	if err != nil {
 		return nil, nil, &PolicyError{Policy: c.Name(), Err: err}
@@ -110,11 +113,14 @@ func (e *Engine) validateWith(ctx context.Context, c *compiled, req *Request, ve
 	if err != nil {
 		return nil, nil, &PolicyError{Policy: c.Name(), Field: "spec.paramRef", Err: err}
 	}
+	failed = false
 	var violations []Violation
 	annotations := map[string]string{}
 	for _, param := range params {
 		res := c.validator.Validate(ctx, gvr, *versioned, param, ns, celconfig.RuntimeCELCostBudget, nil)
-		violations = append(violations, c.violations(res)...)
+		found, evalFailed := c.violations(res)
+		violations = append(violations, found...)
+		failed = failed || evalFailed
 		for _, a := range res.AuditAnnotations {
 			if a.Action == validating.AuditAnnotationActionPublish {
 				annotations[a.Key] = a.Value
@@ -124,11 +130,14 @@ func (e *Engine) validateWith(ctx context.Context, c *compiled, req *Request, ve
 	return violations, annotations, nil
 }
 
-// violations turns the failed decisions of one evaluation into violations.
-func (c *compiled) violations(res validating.ValidateResult) []Violation {
+// violations turns the failed decisions of one evaluation into violations,
+// and tells whether an expression could not be evaluated.
+func (c *compiled) violations(res validating.ValidateResult) ([]Violation, bool) {
 	validations := c.Validating.Spec.Validations
 	var violations []Violation
+	failed := false
 	for i, d := range res.Decisions {
+		failed = failed || d.Evaluation == validating.EvalError
 		if d.Action != validating.ActionDeny {
 			continue
 		}
@@ -144,5 +153,5 @@ func (c *compiled) violations(res validating.ValidateResult) []Violation {
 		}
 		violations = append(violations, v)
 	}
-	return violations
+	return violations, failed
 }

@@ -3,7 +3,9 @@ package webhook
 import (
 	"context"
 	"net/http"
+	"time"
 
+	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 )
 
@@ -18,10 +20,18 @@ type Handler struct {
 	Decide DecideFunc
 }
 
-// Handle implements admission.Handler.
+// Handle implements admission.Handler. It logs every answer that is not a
+// plain allowance, with the request's UID (controller-runtime puts it in the
+// context's logger).
 func (h *Handler) Handle(ctx context.Context, req admission.Request) admission.Response {
+	start := time.Now()
 	resp := h.Decide(ctx, req)
-	requestsTotal.WithLabelValues(h.Name, req.Kind.Kind, string(req.Operation), result(resp)).Inc()
+	requestSeconds.WithLabelValues(h.Name).Observe(time.Since(start).Seconds())
+	outcome := result(resp)
+	requestsTotal.WithLabelValues(h.Name, req.Kind.Kind, string(req.Operation), outcome).Inc()
+	if (outcome == resultDenied || outcome == resultErrored) && resp.Result != nil {
+		log.FromContext(ctx).Info("refused", "webhook", h.Name, "result", outcome, "message", resp.Result.Message)
+	}
 	return resp
 }
 

@@ -38,6 +38,15 @@ func TestApplySeedFEGoesThroughTheWebhook(t *testing.T) {
 	if after-before != 1 {
 		t.Errorf("doris_admission_requests_total%v went from %v to %v, want exactly one more", created, before, after)
 	}
+	families, err := suite.server.metrics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"doris_admission_request_duration_seconds", "doris_admission_policy_evaluation_duration_seconds"} {
+		if f, ok := families[name]; !ok || len(f.GetMetric()) == 0 || f.GetMetric()[0].GetHistogram().GetSampleCount() == 0 {
+			t.Errorf("/metrics has no samples of %s", name)
+		}
+	}
 }
 
 // TestServeStopsGracefullyOnSIGTERM starts a second server, checks it serves,
