@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"math/big"
+	"net"
 	"time"
 )
 
@@ -36,6 +37,8 @@ type Options struct {
 	// Service and Namespace name the webhook's Service; the serving
 	// certificate is valid for its DNS names.
 	Service, Namespace string
+	// Hosts are more names or IP addresses the serving certificate is valid for.
+	Hosts []string
 	// CAValidity and LeafValidity are the lifetimes; zero means the defaults.
 	CAValidity, LeafValidity time.Duration
 	// Now is the start of validity; zero means now.
@@ -61,15 +64,33 @@ func Generate(opts Options) (*Bundle, error) {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	ca, caKey, err := newCA(now, or(opts.CAValidity, DefaultCAValidity))
+	ca, _, err := newCA(now, or(opts.CAValidity, DefaultCAValidity))
 	if err != nil {
 		return nil, err
 	}
-	serving, err := newServing(ca, caKey, DNSNames(opts.Service, opts.Namespace), now, or(opts.LeafValidity, DefaultLeafValidity))
+	serving, err := Issue(*ca, opts, now)
 	if err != nil {
 		return nil, err
 	}
 	return &Bundle{CA: *ca, Serving: *serving}, nil
+}
+
+// Issue makes a new serving certificate for opts, signed by ca.
+func Issue(ca KeyPair, opts Options, now time.Time) (*KeyPair, error) {
+	caKey, err := parseKey(ca.KeyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("reading the CA key: %w", err)
+	}
+	hosts := append(DNSNames(opts.Service, opts.Namespace), opts.Hosts...)
+	return newServing(&ca, caKey, hosts, now, or(opts.LeafValidity, DefaultLeafValidity))
+}
+
+func parseKey(data []byte) (*ecdsa.PrivateKey, error) {
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return nil, fmt.Errorf("no PEM key found")
+	}
+	return x509.ParseECPrivateKey(block.Bytes)
 }
 
 func newCA(now time.Time, validity time.Duration) (*KeyPair, *ecdsa.PrivateKey, error) {
@@ -91,7 +112,9 @@ func newCA(now time.Time, validity time.Duration) (*KeyPair, *ecdsa.PrivateKey, 
 	return pair, key, err
 }
 
-func newServing(ca *KeyPair, caKey *ecdsa.PrivateKey, names []string, now time.Time, validity time.Duration) (*KeyPair, error) {
+// newServing issues a serving certificate for hosts (DNS names or IPs); the
+// first is the Service's short name, the third its .svc name (the subject).
+func newServing(ca *KeyPair, caKey *ecdsa.PrivateKey, hosts []string, now time.Time, validity time.Duration) (*KeyPair, error) {
 	caCert, err := ParseCertificate(ca.CertPEM)
 	if err != nil {
 		return nil, err
@@ -100,10 +123,20 @@ func newServing(ca *KeyPair, caKey *ecdsa.PrivateKey, names []string, now time.T
 	if err != nil {
 		return nil, fmt.Errorf("generating the serving key: %w", err)
 	}
+	var names []string
+	var ips []net.IP
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			ips = append(ips, ip)
+		} else {
+			names = append(names, h)
+		}
+	}
 	template := &x509.Certificate{
 		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: names[2], Organization: []string{organization}},
+		Subject:      pkix.Name{CommonName: hosts[2], Organization: []string{organization}},
 		DNSNames:     names,
+		IPAddresses:  ips,
 		NotBefore:    now.Add(-clockSkewAllowance),
 		NotAfter:     now.Add(validity),
 		KeyUsage:     x509.KeyUsageDigitalSignature,

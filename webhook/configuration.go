@@ -26,6 +26,9 @@ type Configurations struct {
 	// ExcludeNamespaces are never sent to the webhooks.
 	ExcludeNamespaces []string
 	Engine            *policies.Engine
+	// CABundle, when set, is the CA the webhooks are called with; nil
+	// leaves the caBundles as they are (certificates managed elsewhere).
+	CABundle func() []byte
 }
 
 // policyRule sends policy objects to /validate, where broken ones are rejected.
@@ -51,6 +54,7 @@ func (c *Configurations) Sync(ctx context.Context) error {
 		hooks := obj.(*admissionregistrationv1.MutatingWebhookConfiguration).Webhooks
 		for i := range hooks {
 			hooks[i].Rules, hooks[i].NamespaceSelector = mutating, selector
+			c.setCABundle(&hooks[i].ClientConfig)
 		}
 	})
 	if err != nil {
@@ -60,6 +64,7 @@ func (c *Configurations) Sync(ctx context.Context) error {
 		hooks := obj.(*admissionregistrationv1.ValidatingWebhookConfiguration).Webhooks
 		for i := range hooks {
 			hooks[i].Rules, hooks[i].NamespaceSelector = validating, selector
+			c.setCABundle(&hooks[i].ClientConfig)
 		}
 	})
 }
@@ -79,6 +84,16 @@ func (c *Configurations) sync(ctx context.Context, kind string, obj client.Objec
 		return fmt.Errorf("updating the rules of %s %s: %w", kind, c.Name, err)
 	}
 	return nil
+}
+
+// setCABundle puts the managed CA bundle in a webhook's client config.
+func (c *Configurations) setCABundle(config *admissionregistrationv1.WebhookClientConfig) {
+	if c.CABundle == nil {
+		return
+	}
+	if bundle := c.CABundle(); len(bundle) > 0 {
+		config.CABundle = bundle
+	}
 }
 
 // namespaceSelector excludes ExcludeNamespaces by their name label.

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/doris-admission/doris-admission/policies"
@@ -30,6 +31,7 @@ import (
 // serveOptions are the settings of `doris-admission serve`.
 type serveOptions struct {
 	webhook           webhook.Options
+	certs             certOptions
 	policies          policySources
 	webhookConfig     string
 	excludeNamespaces []string
@@ -66,6 +68,7 @@ SIGTERM: requests in flight are answered before it exits.`,
 	flags.StringVar(&opts.probeAddress, "health-probe-bind-address", ":8081", "address serving /healthz and /readyz")
 	flags.DurationVar(&opts.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to wait for requests in flight on SIGTERM")
 	opts.policies.bindFlags(cmd)
+	opts.certs.bindFlags(cmd)
 	flags.StringVar(&opts.webhookConfig, "webhook-configuration", "doris-admission", "name of the MutatingWebhookConfiguration and ValidatingWebhookConfiguration whose rules the server keeps equal to the policies' rules; empty: leave them alone")
 	flags.StringSliceVar(&opts.excludeNamespaces, "exclude-namespaces", []string{"kube-system", ownNamespace()}, "namespaces never sent to the webhooks")
 	flags.StringVar(&opts.kubeconfig, "kubeconfig", "", "kubeconfig file of the cluster (default: $KUBECONFIG, then the in-cluster service account, then ~/.kube/config)")
@@ -87,6 +90,10 @@ func runServe(ctx context.Context, opts serveOptions) error {
 	if err != nil {
 		return err
 	}
+	certManager, err := opts.certs.start(ctx, mgr, opts.webhook.CertDir)
+	if err != nil {
+		return err
+	}
 	nodePorts := inventory.NewNodePorts()
 	watchServices, err := inventory.WatchServices(ctx, mgr.GetCache(), nodePorts)
 	if err != nil {
@@ -101,13 +108,21 @@ func runServe(ctx context.Context, opts serveOptions) error {
 		Reader: mgr.GetAPIReader(), Writer: mgr.GetClient(),
 		Name: opts.webhookConfig, ExcludeNamespaces: opts.excludeNamespaces, Engine: engine,
 	}
+	runnables := []manager.Runnable{server, watchServices}
+	if certManager != nil {
+		configurations.CABundle, certManager.OnRenew = certManager.CABundle, configurations.Sync
+		runnables = append(runnables, certManager)
+	}
 	controller := &policies.Controller{
 		Client: mgr.GetClient(), Engine: engine, Static: static, OnLoad: configurations.Sync,
 		AlsoWatch: []client.Object{&admissionregistrationv1.MutatingWebhookConfiguration{}, &admissionregistrationv1.ValidatingWebhookConfiguration{}},
 	}
+	for _, r := range runnables {
+		if err := mgr.Add(r); err != nil {
+			return fmt.Errorf("setting up the server: %w", err)
+		}
+	}
 	if err := errors.Join(
-		mgr.Add(server),
-		mgr.Add(watchServices),
 		controller.SetupWithManager(mgr),
 		mgr.AddHealthzCheck("ping", healthz.Ping),
 		// Ready once the HTTPS listener answers and the policies are loaded.

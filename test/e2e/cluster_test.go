@@ -94,7 +94,7 @@ func (c *cluster) writeKubeconfig() error {
 // envtest's serving certificate, and waits until it reports ready.
 func (c *cluster) startServer(port string) (*serverProcess, error) {
 	opts := c.env.WebhookInstallOptions
-	return startServerProcess(c.serverBin, c.workDir,
+	return startServerProcess(c.serverBin, c.workDir, nil,
 		"--kubeconfig", c.kubeconfig,
 		"--cert-dir", opts.LocalServingCertDir,
 		"--host", opts.LocalServingHost,

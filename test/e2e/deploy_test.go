@@ -13,6 +13,9 @@ import (
 // checks it loads the policies, fills its caches and keeps the webhook
 // configurations without a single request being forbidden.
 func TestServerRunsWithTheShippedRBAC(t *testing.T) {
+	if out, err := suite.kubectl("create", "namespace", "doris-admission"); err != nil && !strings.Contains(out, "AlreadyExists") {
+		t.Fatalf("creating the namespace: %v\n%s", err, out)
+	}
 	rbac := filepath.Join(repoRoot, "deploy", "kustomize", "base", "rbac.yaml")
 	if out, err := suite.kubectl("apply", "-f", rbac); err != nil {
 		t.Fatalf("applying the server's RBAC: %v\n%s", err, out)
@@ -24,13 +27,28 @@ func TestServerRunsWithTheShippedRBAC(t *testing.T) {
 	}
 	_, port, _ := strings.Cut(addr, ":")
 	opts := suite.env.WebhookInstallOptions
-	server, err := startServerProcess(suite.serverBin, suite.workDir,
+	server, err := startServerProcess(suite.serverBin, suite.workDir, nil,
 		"--kubeconfig", serviceAccountKubeconfig(t, "doris-admission", "doris-admission"),
 		"--cert-dir", opts.LocalServingCertDir, "--host", opts.LocalServingHost, "--port", port)
 	if err != nil {
 		t.Fatalf("the server did not become ready with the shipped RBAC: %v", err)
 	}
 	t.Cleanup(server.stop)
+
+	// Managing its certificate Secret too (not the suite's webhook
+	// configurations, whose CA must stay envtest's).
+	addr, err = freeAddress()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ = strings.Cut(addr, ":")
+	certServer, err := startServerProcess(suite.serverBin, suite.workDir, []string{"POD_NAMESPACE=doris-admission"},
+		"--kubeconfig", serviceAccountKubeconfig(t, "doris-admission", "doris-admission"), "--webhook-configuration=",
+		"--manage-certificates", "--cert-dir", t.TempDir(), "--host", opts.LocalServingHost, "--port", port)
+	if err != nil {
+		t.Fatalf("the server could not manage its certificates with the shipped RBAC: %v", err)
+	}
+	t.Cleanup(certServer.stop)
 
 	// Work that exercises every read and write: a policy (load, status,
 	// webhook rules), a Service (node port index) and a Doris StatefulSet.
@@ -53,8 +71,10 @@ spec:
 		}
 		return ""
 	})
-	if strings.Contains(server.log(), "forbidden") {
-		t.Errorf("the server was refused something with the shipped RBAC:\n%s", server.log())
+	for _, s := range []*serverProcess{server, certServer} {
+		if strings.Contains(s.log(), "forbidden") {
+			t.Errorf("the server was refused something with the shipped RBAC:\n%s", s.log())
+		}
 	}
 }
 

@@ -29,8 +29,8 @@ type serverProcess struct {
 }
 
 // startServerProcess starts bin serve with args plus free metrics and probe
-// ports, and waits until /readyz answers 200.
-func startServerProcess(bin, workDir string, args ...string) (*serverProcess, error) {
+// ports, with env added to the environment, and waits until /readyz answers 200.
+func startServerProcess(bin, workDir string, env []string, args ...string) (*serverProcess, error) {
 	metricsAddr, err := freeAddress()
 	if err != nil {
 		return nil, err
@@ -53,6 +53,7 @@ func startServerProcess(bin, workDir string, args ...string) (*serverProcess, er
 		exited:      make(chan struct{}),
 	}
 	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
+	s.cmd.Env = append(os.Environ(), env...)
 	if err := s.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting doris-admission: %w", err)
 	}
