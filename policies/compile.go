@@ -46,6 +46,9 @@ type compiled struct {
 	failure  admissionregistrationv1.FailurePolicyType
 	// problems are the compile and type-check errors found at load time.
 	problems []ExpressionError
+	// warnings are expressions that compile but whose estimated cost is over
+	// the per-expression limit.
+	warnings []ExpressionError
 
 	// A ValidatingPolicy's checks and what a failure does.
 	validator validating.Validator
@@ -72,7 +75,9 @@ func compile(p Policy, envSet *environment.EnvSet, checker *typeChecker) *compil
 	} else {
 		c.compileValidating(p.Validating, envSet)
 	}
-	c.problems = append(c.problems, checker.check(p)...)
+	problems, warnings := checker.check(p)
+	c.problems = append(c.problems, problems...)
+	c.warnings = warnings
 	return c
 }
 
@@ -106,10 +111,10 @@ func (c *compiled) compileValidating(p *v1alpha1.ValidatingPolicy, envSet *envir
 		audits[i] = &validating.AuditAnnotationCondition{Key: a.Key, ValueExpression: a.ValueExpression}
 	}
 	c.validator = validating.NewValidator(
-		compiler.CompileCondition(validations, opts, environment.StoredExpressions),
+		budgetedCondition{compiler.CompileCondition(validations, opts, environment.StoredExpressions)},
 		compileConditions(compiler, spec.MatchConditions, &c.failure, p.Name, opts),
-		compiler.CompileCondition(audits, opts, environment.StoredExpressions),
-		compiler.CompileCondition(messages, messageOpts, environment.StoredExpressions),
+		budgetedCondition{compiler.CompileCondition(audits, opts, environment.StoredExpressions)},
+		budgetedCondition{compiler.CompileCondition(messages, messageOpts, environment.StoredExpressions)},
 		&c.failure,
 		nil,
 	)
@@ -133,7 +138,7 @@ func (c *compiled) compileMutating(p *v1alpha1.MutatingPolicy, envSet *environme
 	patchOpts.HasPatchTypes = true
 	c.problems = append(c.problems, checkPatchTypes(spec.Mutations)...)
 	for _, m := range mutationExpressions(spec.Mutations) {
-		evaluator := compiler.CompileMutatingEvaluator(m.accessor, patchOpts, environment.StoredExpressions)
+		evaluator := budgetedMutation{compiler.CompileMutatingEvaluator(m.accessor, patchOpts, environment.StoredExpressions)}
 		if _, ok := m.accessor.(*patch.JSONPatchCondition); ok {
 			c.patchers = append(c.patchers, patch.NewJSONPatcher(evaluator))
 		} else {
@@ -169,7 +174,7 @@ func compileConditions(compiler *plugincel.CompositedCompiler, conditions []admi
 	for i := range conditions {
 		accessors[i] = (*matchconditions.MatchCondition)(&conditions[i])
 	}
-	return matchconditions.NewMatcher(compiler.CompileCondition(accessors, opts, environment.StoredExpressions), failure, "policy", "validate", name)
+	return matchconditions.NewMatcher(budgetedCondition{compiler.CompileCondition(accessors, opts, environment.StoredExpressions)}, failure, "policy", "validate", name)
 }
 
 func variableAccessors(variables []admissionregistrationv1.Variable) []plugincel.NamedExpressionAccessor {

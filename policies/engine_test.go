@@ -3,6 +3,7 @@ package policies
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -381,5 +382,48 @@ spec:
 				t.Errorf("denied %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestRequestCostBudgetIsShared: each policy stays under the per-expression
+// limit, but together they spend more than one request may; the policies
+// past the budget fail per their failurePolicy, and the next request starts
+// with a full budget.
+func TestRequestCostBudgetIsShared(t *testing.T) {
+	list := func(n int) string { return "[" + strings.Repeat("1,", n-1) + "1]" }
+	// About half of the 1,000,000 an expression may cost.
+	expression := list(100) + ".all(a, " + list(50) + ".all(b, " + list(10) + ".all(c, a + b + c > 0)))"
+	var text strings.Builder
+	const policies = 30
+	for i := range policies {
+		fmt.Fprintf(&text, `
+---
+apiVersion: policies.doris-admission.io/v1alpha1
+kind: ValidatingPolicy
+metadata: {name: spend-%02d}
+spec:
+  matchConstraints:
+    resourceRules: [{apiGroups: [apps], apiVersions: [v1], operations: [CREATE], resources: [deployments]}]
+  validations:
+    - expression: "%s"
+`, i, expression)
+	}
+	e, _ := load(t, text.String())
+	for range 2 {
+		res, err := e.Validate(context.Background(), request(t, object(t, deployment)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Alone, each policy passes; together, the first ones pass and
+		// every one after the budget ran out fails.
+		if len(res.Denied) == 0 || len(res.Denied) == policies {
+			t.Fatalf("want the policies past a budget of 10,000,000 denied, got %d denials of %d", len(res.Denied), policies)
+		}
+		for i, denial := range res.Denied {
+			want := fmt.Sprintf("spend-%02d", policies-len(res.Denied)+i)
+			if denial.Policy != want || !strings.Contains(denial.Message, "the request's CEL cost budget of 10,000,000 is spent") {
+				t.Errorf("denial %d = %.200s..., want %s told the request's budget is spent", i, denial, want)
+			}
+		}
 	}
 }

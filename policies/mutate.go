@@ -53,6 +53,7 @@ func (e *PolicyError) Unwrap() error { return e.Err }
 // with Ignore, its changes are dropped and a warning says so.
 func (e *Engine) Mutate(ctx context.Context, req *Request) (*MutateResult, error) {
 	set := e.current.Load()
+	ctx = WithRequestBudget(ctx)
 	result := &MutateResult{}
 	if req.GetObject() == nil || len(set.mutating) == 0 {
 		return result, nil

@@ -3,6 +3,8 @@ package policies
 import (
 	"errors"
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 
 	"github.com/google/cel-go/cel"
@@ -14,6 +16,7 @@ import (
 	"k8s.io/apiserver/pkg/admission/plugin/policy/mutating/patch"
 	"k8s.io/apiserver/pkg/admission/plugin/policy/validating"
 	"k8s.io/apiserver/pkg/admission/plugin/webhook/matchconditions"
+	celconfig "k8s.io/apiserver/pkg/apis/cel"
 	apiservercel "k8s.io/apiserver/pkg/cel"
 	"k8s.io/apiserver/pkg/cel/common"
 	"k8s.io/apiserver/pkg/cel/environment"
@@ -78,12 +81,16 @@ type fieldExpression struct {
 
 // check returns every expression of p that does not compile: first as it
 // runs (untyped objects, return types enforced), then against the schema of
-// each kind p matches, which finds fields that do not exist.
-func (t *typeChecker) check(p Policy) []ExpressionError {
+// each kind p matches, which finds fields that do not exist. It also returns,
+// as warnings, the expressions whose estimated cost on the largest objects
+// those schemas allow is over the per-expression limit.
+func (t *typeChecker) check(p Policy) (problems, warnings []ExpressionError) {
 	kinds := append([]kindType{{}}, t.matchedKinds(p)...)
 	byField := map[string]ExpressionError{}
+	costs := map[string]costOf{}
 	for _, kind := range kinds {
-		for _, problem := range t.checkKind(p, kind) {
+		kindProblems, kindCosts := t.checkKind(p, kind)
+		for _, problem := range kindProblems {
 			if _, seen := byField[problem.Field]; seen {
 				continue
 			}
@@ -92,19 +99,54 @@ func (t *typeChecker) check(p Policy) []ExpressionError {
 			}
 			byField[problem.Field] = problem
 		}
+		for field, cost := range kindCosts {
+			if cost.max > costs[field].max {
+				costs[field] = cost
+			}
+		}
 	}
 	// Report in the order the expressions appear in the policy.
-	var problems []ExpressionError
 	for _, e := range expressionsOf(p) {
 		if problem, ok := byField[e.field]; ok {
 			problems = append(problems, problem)
 			delete(byField, e.field)
+		} else if cost, ok := costs[e.field]; ok && cost.max > celconfig.PerCallLimit {
+			warnings = append(warnings, ExpressionError{Field: e.field, Expression: e.accessor.GetExpression(), Message: cost.String()})
 		}
 	}
 	for _, problem := range byField {
 		problems = append(problems, problem)
 	}
-	return problems
+	return problems, warnings
+}
+
+// costOf is the estimated worst-case cost of an expression for one kind.
+type costOf struct {
+	max  uint64
+	kind string
+}
+
+func (c costOf) String() string {
+	return fmt.Sprintf("estimated cost %s on the largest %s its schema allows exceeds the limit of %s per expression; "+
+		"such an object fails the expression per failurePolicy. Iterate over fewer or shorter lists (nested comprehensions multiply), "+
+		"or compute an inner list once in a variable",
+		formatCost(c.max), c.kind, formatCost(celconfig.PerCallLimit))
+}
+
+// formatCost writes a cost with thousands separators, or "unbounded".
+func formatCost(cost uint64) string {
+	if cost == math.MaxUint64 {
+		return "unbounded"
+	}
+	digits := strconv.FormatUint(cost, 10)
+	var b strings.Builder
+	for i, d := range digits {
+		if i > 0 && (len(digits)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(d)
+	}
+	return b.String()
 }
 
 // kindType is a matched kind and its CEL type (nil when its schema is unknown).
@@ -113,33 +155,47 @@ type kindType struct {
 	declType *apiservercel.DeclType
 }
 
-func (t *typeChecker) checkKind(p Policy, kind kindType) []ExpressionError {
+// checkKind compiles p's expressions with object typed as kind; for a known
+// kind it also estimates their cost, by field.
+func (t *typeChecker) checkKind(p Policy, kind kindType) ([]ExpressionError, map[string]costOf) {
 	hasParams := paramKind(p) != nil
-	envSet, err := checkingEnvSet(t.envSet, kind.declType, t.paramsType(p), hasParams, p.Mutating != nil)
+	paramsType := t.paramsType(p)
+	envSet, err := checkingEnvSet(t.envSet, kind.declType, paramsType, hasParams, p.Mutating != nil)
 	if err != nil {
-		return []ExpressionError{{Field: "spec", Message: fmt.Sprintf("building the CEL environment: %v", err)}}
+		return []ExpressionError{{Field: "spec", Message: fmt.Sprintf("building the CEL environment: %v", err)}}, nil
 	}
 	compiler, err := plugincel.NewCompositedCompilerForTypeChecking(envSet)
 	if err != nil {
-		return []ExpressionError{{Field: "spec", Message: fmt.Sprintf("building the CEL environment: %v", err)}}
+		return []ExpressionError{{Field: "spec", Message: fmt.Sprintf("building the CEL environment: %v", err)}}, nil
 	}
 	// Only the untyped pass checks return types: that is the pass that
-	// compiles as the expression will run.
-	compiler.Compiler = &checkingCompiler{composited: compiler, returnTypes: kind.declType == nil}
+	// compiles as the expression will run. Only typed passes estimate costs:
+	// untyped, every list is unbounded.
+	checking := &checkingCompiler{composited: compiler, returnTypes: kind.declType == nil}
+	if kind.declType != nil {
+		checking.estimator = newCostEstimator(map[string]*apiservercel.DeclType{
+			plugincel.ObjectVarName: kind.declType, plugincel.OldObjectVarName: kind.declType, plugincel.ParamsVarName: paramsType,
+		})
+		checking.costs = map[plugincel.ExpressionAccessor]uint64{}
+	}
+	compiler.Compiler = checking
 	opts := plugincel.OptionalVariableDeclarations{HasParams: hasParams, HasAuthorizer: true}
 	var problems []ExpressionError
+	costs := map[string]costOf{}
 	for _, e := range expressionsOf(p) {
 		var result plugincel.CompilationResult
-		if e.variable != "" {
-			result = compiler.CompileAndStoreVariable(&validating.Variable{Name: e.variable, Expression: e.accessor.GetExpression()}, opts, environment.NewExpressions)
+		if variable, ok := e.accessor.(plugincel.NamedExpressionAccessor); ok && e.variable != "" {
+			result = compiler.CompileAndStoreVariable(variable, opts, environment.NewExpressions)
 		} else {
 			result = compiler.CompileCELExpression(e.accessor, opts, environment.NewExpressions)
 		}
 		if result.Error != nil {
 			problems = append(problems, ExpressionError{Field: e.field, Expression: e.accessor.GetExpression(), Message: result.Error.Detail})
+		} else if cost, ok := checking.costs[e.accessor]; ok {
+			costs[e.field] = costOf{max: cost, kind: kind.gvk.Kind}
 		}
 	}
-	return problems
+	return problems, costs
 }
 
 // matchedKinds resolves the kinds named by p's resource rules whose schemas
@@ -330,6 +386,9 @@ func typedVariables(declType *apiservercel.DeclType, names ...string) []cel.EnvO
 type checkingCompiler struct {
 	composited  *plugincel.CompositedCompiler
 	returnTypes bool
+	// estimator, when set, estimates each expression's cost into costs.
+	estimator *costEstimator
+	costs     map[plugincel.ExpressionAccessor]uint64
 }
 
 func (c *checkingCompiler) CompileCELExpression(accessor plugincel.ExpressionAccessor, _ plugincel.OptionalVariableDeclarations, mode environment.Type) plugincel.CompilationResult {
@@ -348,6 +407,13 @@ func (c *checkingCompiler) CompileCELExpression(accessor plugincel.ExpressionAcc
 		if err := checkReturnType(ast.OutputType(), accessor.ReturnTypes()); err != nil {
 			return fail(err.Error())
 		}
+	}
+	if c.estimator != nil {
+		estimate, err := env.EstimateCost(ast, c.estimator)
+		if err != nil {
+			return fail(fmt.Sprintf("estimating the cost: %v", err))
+		}
+		c.costs[accessor] = estimate.Max
 	}
 	return plugincel.CompilationResult{ExpressionAccessor: accessor, OutputType: ast.OutputType()}
 }

@@ -49,6 +49,7 @@ const auditFailureKey = "validation.policy.admission.k8s.io/validation_failure"
 // failure, not only the first.
 func (e *Engine) Validate(ctx context.Context, req *Request) (*ValidateResult, error) {
 	set := e.current.Load()
+	ctx = WithRequestBudget(ctx)
 	result := &ValidateResult{AuditAnnotations: map[string]string{}}
 	var versioned *admission.VersionedAttributes
 	var audited []auditFailure

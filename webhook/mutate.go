@@ -29,6 +29,9 @@ func (m mutator) decide(ctx context.Context, req admission.Request) admission.Re
 	if err != nil {
 		return admission.Errored(http.StatusBadRequest, err)
 	}
+	// The policies that mutate and those that validate while mutating
+	// spend one budget: this is one request of the API server's.
+	ctx = policies.WithRequestBudget(ctx)
 	res, err := m.engine.Mutate(ctx, r)
 	if err != nil {
 		return policyFailed(err)

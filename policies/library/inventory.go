@@ -12,7 +12,8 @@ import (
 //
 //   - inventory.nodePortOwners(port) list: the Service ports that hold the
 //     node port, each {namespace, name, port, protocol}; an error when the
-//     index has not read the cluster's Services yet.
+//     index has not read the cluster's Services yet. At most
+//     MaxNodePortOwners, in order of namespace, name and port.
 func Inventory(nodePorts *inventory.NodePorts) cel.EnvOption {
 	return cel.Lib(inventoryLib{nodePorts})
 }
@@ -38,7 +39,8 @@ func (l inventoryLib) owners(port int32) ref.Val {
 		return types.NewErr("the node port inventory has not read the cluster's Services yet; try again in a moment")
 	}
 	var out []map[string]string
-	for _, o := range l.nodePorts.Owners(port) {
+	owners := l.nodePorts.Owners(port)
+	for _, o := range owners[:min(len(owners), MaxNodePortOwners)] {
 		out = append(out, map[string]string{"namespace": o.Namespace, "name": o.Name, "port": o.Port, "protocol": string(o.Protocol)})
 	}
 	return types.DefaultTypeAdapter.NativeToValue(out)
