@@ -14,6 +14,7 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -23,7 +24,13 @@ const (
 	keyCA         = "ca.crt"
 	keyCAKey      = "ca.key"
 	keyPreviousCA = "ca-previous.crt"
+	// The next CA, trusted but not yet signing: see renewCA.
+	keyNextCA    = "ca-next.crt"
+	keyNextCAKey = "ca-next.key"
 )
+
+// nextCASince is the Secret annotation with the time the next CA was made.
+const nextCASince = "doris-admission.io/next-ca-since"
 
 // Manager keeps the webhook's certificates: a CA and a serving certificate
 // in a Secret that every replica shares, and their files in CertDir, which the
@@ -110,32 +117,70 @@ func (m *Manager) ensureSecret(ctx context.Context) (*corev1.Secret, error) {
 // renew replaces, in secret, a CA or serving certificate that is missing,
 // broken or near expiry, or a serving certificate that lacks a host.
 func (m *Manager) renew(secret *corev1.Secret, now time.Time) (bool, error) {
-	data := secret.Data
-	ca, err := ParseCertificate(data[keyCA])
-	if err != nil || m.due(ca, now) {
-		m.Log.Info("renewing the webhook CA", "secret", m.Secret)
+	ca, err := ParseCertificate(secret.Data[keyCA])
+	if err != nil {
+		// Nothing can trust a CA that does not parse: start afresh.
+		m.Log.Info("the webhook CA in the Secret is unreadable; making a new one", "secret", m.Secret, "reason", err.Error())
 		bundle, err := Generate(m.options(now))
 		if err != nil {
 			return false, err
 		}
-		previous := data[keyCA]
 		secret.Data = m.newSecret(bundle).Data
-		if len(previous) > 0 {
-			secret.Data[keyPreviousCA] = previous
-		}
 		return true, nil
 	}
-	leaf, err := ParseCertificate(data[corev1.TLSCertKey])
+	if changed, err := m.renewCA(secret, ca, now); changed || err != nil {
+		return changed, err
+	}
+	leaf, err := ParseCertificate(secret.Data[corev1.TLSCertKey])
 	if err == nil && !m.due(leaf, now) && m.coversHosts(leaf) && verifies(leaf, ca, now) {
 		return false, nil
 	}
 	m.Log.Info("renewing the webhook serving certificate", "secret", m.Secret)
-	serving, err := Issue(KeyPair{CertPEM: data[keyCA], KeyPEM: data[keyCAKey]}, m.options(now), now)
-	if err != nil {
-		return false, err
+	return true, m.issue(secret, now)
+}
+
+// renewCA replaces a CA near expiry in two steps, so the API server never
+// sees a certificate it does not trust yet. First a next CA is made and only
+// added to the bundle the webhook configurations trust; the serving
+// certificate stays. Once every replica has had a renewal round to inject
+// that bundle, the next CA becomes the CA, signs a new serving certificate,
+// and the old one stays trusted as the previous CA until it expires.
+func (m *Manager) renewCA(secret *corev1.Secret, ca *x509.Certificate, now time.Time) (bool, error) {
+	since, staged := secret.Annotations[nextCASince]
+	if !staged {
+		if !m.due(ca, now) {
+			return false, nil
+		}
+		m.Log.Info("the webhook CA is near expiry; adding the next CA to the trusted bundle first", "secret", m.Secret, "expires", ca.NotAfter)
+		next, _, err := newCA(now, or(m.Options.CAValidity, DefaultCAValidity))
+		if err != nil {
+			return false, err
+		}
+		secret.Data[keyNextCA], secret.Data[keyNextCAKey] = next.CertPEM, next.KeyPEM
+		metav1.SetMetaDataAnnotation(&secret.ObjectMeta, nextCASince, now.UTC().Format(time.RFC3339))
+		return true, nil
 	}
-	data[corev1.TLSCertKey], data[corev1.TLSPrivateKeyKey] = serving.CertPEM, serving.KeyPEM
-	return true, nil
+	stagedAt, err := time.Parse(time.RFC3339, since)
+	if err == nil && now.Sub(stagedAt) < m.interval() {
+		return false, nil
+	}
+	m.Log.Info("switching to the next webhook CA", "secret", m.Secret)
+	secret.Data[keyPreviousCA] = secret.Data[keyCA]
+	secret.Data[keyCA], secret.Data[keyCAKey] = secret.Data[keyNextCA], secret.Data[keyNextCAKey]
+	delete(secret.Data, keyNextCA)
+	delete(secret.Data, keyNextCAKey)
+	delete(secret.Annotations, nextCASince)
+	return true, m.issue(secret, now)
+}
+
+// issue replaces the serving certificate with one the CA signs.
+func (m *Manager) issue(secret *corev1.Secret, now time.Time) error {
+	serving, err := Issue(KeyPair{CertPEM: secret.Data[keyCA], KeyPEM: secret.Data[keyCAKey]}, m.options(now), now)
+	if err != nil {
+		return err
+	}
+	secret.Data[corev1.TLSCertKey], secret.Data[corev1.TLSPrivateKeyKey] = serving.CertPEM, serving.KeyPEM
+	return nil
 }
 
 func (m *Manager) options(now time.Time) Options {
@@ -175,21 +220,25 @@ func (m *Manager) newSecret(b *Bundle) *corev1.Secret {
 	return secret
 }
 
-// caBundle is the CA, and the previous CA while it is still valid.
+// caBundle is the CA, the next CA while one is staged, and the previous CA
+// while it is still valid.
 func caBundle(secret *corev1.Secret, now time.Time) []byte {
 	bundle := slices.Clone(secret.Data[keyCA])
+	bundle = append(bundle, secret.Data[keyNextCA]...)
 	if previous, err := ParseCertificate(secret.Data[keyPreviousCA]); err == nil && now.Before(previous.NotAfter) {
 		bundle = append(bundle, secret.Data[keyPreviousCA]...)
 	}
 	return bundle
 }
 
-// writeFiles writes the serving pair to CertDir, each file replaced at once.
+// writeFiles writes the serving pair and the CA to CertDir, each file replaced at once.
 func (m *Manager) writeFiles(secret *corev1.Secret) error {
 	if err := os.MkdirAll(m.CertDir, 0o700); err != nil {
 		return fmt.Errorf("creating %s: %w", m.CertDir, err)
 	}
-	for _, key := range []string{corev1.TLSPrivateKeyKey, corev1.TLSCertKey} {
+	// The key before the certificate: a reader that sees the new certificate
+	// finds its key. The CA is there for the expiry metric.
+	for _, key := range []string{corev1.TLSPrivateKeyKey, corev1.TLSCertKey, keyCA} {
 		path := filepath.Join(m.CertDir, key)
 		if current, err := os.ReadFile(path); err == nil && bytes.Equal(current, secret.Data[key]) {
 			continue
@@ -204,15 +253,20 @@ func (m *Manager) writeFiles(secret *corev1.Secret) error {
 	return nil
 }
 
+// interval is how often the certificates are checked: often enough that
+// renewal comes well before expiry.
+func (m *Manager) interval() time.Duration {
+	return min(m.RenewBefore/10, time.Hour)
+}
+
 // Start re-checks the certificates every interval until ctx ends, so they are
 // renewed while the server runs; it implements manager.Runnable.
 func (m *Manager) Start(ctx context.Context) error {
-	interval := min(m.RenewBefore/10, time.Hour)
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(interval):
+		case <-time.After(m.interval()):
 			changed, err := m.Ensure(ctx)
 			if err == nil && changed && m.OnRenew != nil {
 				err = m.OnRenew(ctx)

@@ -20,8 +20,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/doris-admission/doris-admission/certs"
 	"github.com/doris-admission/doris-admission/policies"
 	"github.com/doris-admission/doris-admission/policies/api/v1alpha1"
 	"github.com/doris-admission/doris-admission/policies/inventory"
@@ -93,6 +95,9 @@ func runServe(ctx context.Context, opts serveOptions) error {
 	certManager, err := opts.certs.start(ctx, mgr, opts.webhook.CertDir)
 	if err != nil {
 		return err
+	}
+	if err := metrics.Registry.Register(certs.ExpiryCollector{Dir: opts.webhook.CertDir}); err != nil {
+		return fmt.Errorf("setting up the certificate metrics: %w", err)
 	}
 	nodePorts := inventory.NewNodePorts()
 	watchServices, err := inventory.WatchServices(ctx, mgr.GetCache(), nodePorts)

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/base64"
 	"fmt"
 	"os"
@@ -133,4 +134,111 @@ webhooks:
 `, kind, name, strings.TrimPrefix(path, "/"), address, path)
 	}
 	return hook("MutatingWebhookConfiguration", "/mutate") + "---" + hook("ValidatingWebhookConfiguration", "/validate")
+}
+
+// TestCertificateRotationUnderLoad runs the server with certificates that
+// live for seconds while kubectl applies go through it without pause: the
+// serving certificate is renewed several times and the CA is replaced, and
+// not one apply fails, with failurePolicy Fail.
+func TestCertificateRotationUnderLoad(t *testing.T) {
+	const namespace, config = "rotate-e2e", "rotate-e2e"
+	if out, err := suite.kubectl("create", "namespace", namespace); err != nil {
+		t.Fatalf("creating the namespace: %v\n%s", err, out)
+	}
+	addr, err := freeAddress()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := suite.apply(webhookConfigurations(config, addr)); err != nil {
+		t.Fatalf("creating the webhook configurations: %v\n%s", err, out)
+	}
+	host, port, _ := strings.Cut(addr, ":")
+	// The CA is due after 12 s, the serving certificate 6 s after each
+	// renewal; the server checks every 1.4 s.
+	server, err := startServerProcess(suite.serverBin, suite.workDir, []string{"POD_NAMESPACE=" + namespace},
+		"--kubeconfig", suite.kubeconfig, "--host", host, "--port", port, "--cert-dir", t.TempDir(),
+		"--manage-certificates", "--certificate-hosts", "127.0.0.1", "--webhook-configuration", config,
+		"--ca-validity", "26s", "--certificate-validity", "20s", "--renew-before", "14s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(server.stop)
+	t.Cleanup(func() { suite.kubectl("delete", "mutatingwebhookconfiguration,validatingwebhookconfiguration", config) })
+	eventually(t, 15*time.Second, func() string {
+		rules, _ := suite.kubectl("get", "mutatingwebhookconfiguration", config, "-o", "jsonpath={.webhooks[0].rules[*].resources}")
+		if !strings.Contains(rules, "statefulsets") {
+			return "the server did not set its rules: " + rules
+		}
+		return ""
+	})
+	firstCA := servedIssuer(t, addr)
+	t.Cleanup(func() { suite.kubectl("delete", "statefulset", "rotate-fe", "--ignore-not-found") })
+
+	// Apply until the CA was replaced and a few more applies went through.
+	served := map[string]bool{}
+	var applies, afterSwitch int
+	deadline := time.Now().Add(60 * time.Second)
+	for afterSwitch < 10 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the CA was not replaced within a minute (%d applies, %d serving certificates seen)\n%s", applies, len(served), server.log())
+		}
+		applies++
+		out, err := suite.apply(fmt.Sprintf(`
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: rotate-fe, namespace: default, annotations: {apply: "%d"}}
+spec:
+  serviceName: rotate-fe
+  selector: {matchLabels: {app: rotate-fe}}
+  template:
+    metadata: {labels: {app: rotate-fe}}
+    spec:
+      containers: [{name: fe, image: "apache/doris:fe-2.1.7"}]
+`, applies))
+		if err != nil {
+			t.Fatalf("apply %d failed during the rotation: %v\n%s\nserver log:\n%s", applies, err, out, server.log())
+		}
+		issuer, serial := servedCertificate(t, addr)
+		served[serial] = true
+		if issuer != firstCA {
+			afterSwitch++
+		}
+	}
+	if len(served) < 3 {
+		t.Errorf("saw %d serving certificates over %d applies, want renewals", len(served), applies)
+	}
+	answered, err := server.counter(t.Context(), "doris_admission_requests_total", map[string]string{"webhook": "mutate", "kind": "StatefulSet"})
+	if err != nil || answered < float64(applies) {
+		t.Errorf("the server answered %v StatefulSet requests (%v), want at least the %d applies", answered, err, applies)
+	}
+	families, err := server.metrics(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range families["doris_admission_certificate_expiry_timestamp_seconds"].GetMetric() {
+		if expiry := time.Unix(int64(m.GetGauge().GetValue()), 0); time.Until(expiry) <= 0 || time.Until(expiry) > 30*time.Second {
+			t.Errorf("certificate expiry metric %v = %v, want the renewed certificate's expiry, seconds from now", m.GetLabel(), expiry)
+		}
+	}
+	if n := len(families["doris_admission_certificate_expiry_timestamp_seconds"].GetMetric()); n != 2 {
+		t.Errorf("the certificate expiry metric has %d series, want 2 (serving and ca)", n)
+	}
+	t.Logf("%d applies, %d serving certificates, CA replaced, no failure", applies, len(served))
+}
+
+// servedCertificate is the issuer and serial of the certificate served at addr.
+func servedCertificate(t *testing.T, addr string) (issuer, serial string) {
+	t.Helper()
+	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatalf("connecting to the server: %v", err)
+	}
+	defer conn.Close()
+	leaf := conn.ConnectionState().PeerCertificates[0]
+	return string(leaf.AuthorityKeyId), leaf.SerialNumber.String()
+}
+
+func servedIssuer(t *testing.T, addr string) string {
+	issuer, _ := servedCertificate(t, addr)
+	return issuer
 }

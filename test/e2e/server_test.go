@@ -145,7 +145,8 @@ func freeAddress() (string, error) {
 	return l.Addr().String(), nil
 }
 
-// counter returns the value of the counter name with exactly the given labels, 0 when absent.
+// counter returns the sum of the series of the counter name that have the
+// given labels (and any others), 0 when there are none.
 func (s *serverProcess) counter(ctx context.Context, name string, labels map[string]string) (float64, error) {
 	families, err := s.metrics(ctx)
 	if err != nil {
@@ -155,22 +156,24 @@ func (s *serverProcess) counter(ctx context.Context, name string, labels map[str
 	if !ok {
 		return 0, nil
 	}
+	sum := 0.0
 	for _, m := range family.GetMetric() {
 		if hasLabels(m, labels) {
-			return m.GetCounter().GetValue(), nil
+			sum += m.GetCounter().GetValue()
 		}
 	}
-	return 0, nil
+	return sum, nil
 }
 
 func hasLabels(m *dto.Metric, want map[string]string) bool {
-	if len(m.GetLabel()) != len(want) {
-		return false
-	}
+	found := 0
 	for _, l := range m.GetLabel() {
-		if want[l.GetName()] != l.GetValue() {
-			return false
+		if value, ok := want[l.GetName()]; ok {
+			if value != l.GetValue() {
+				return false
+			}
+			found++
 		}
 	}
-	return true
+	return found == len(want)
 }
