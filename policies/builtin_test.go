@@ -2,9 +2,6 @@ package policies
 
 import (
 	"context"
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -12,8 +9,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files of the built-in policies")
 
 // builtinEngine is an offline engine with the built-in policies only, seeing
 // docs as the cluster's objects.
@@ -50,86 +45,10 @@ func mutateObject(t *testing.T, e *Engine, obj *unstructured.Unstructured) *unst
 	return res.Object
 }
 
-// TestBuiltinGolden mutates each fixture and compares it with its reviewed
-// golden file; run with -update to rewrite them. Mutating the result again
-// must change nothing.
-func TestBuiltinGolden(t *testing.T) {
-	inputs := map[string]string{
-		"seed-fe": "../deploy/examples/seed-fe-plain.yaml",
-		"seed-be": "../deploy/examples/seed-be-plain.yaml",
-	}
-	files, _ := filepath.Glob("testdata/builtin/*.yaml")
-	for _, f := range files {
-		if !strings.HasSuffix(f, ".golden.yaml") && !strings.HasPrefix(filepath.Base(f), "not-doris") {
-			inputs[strings.TrimSuffix(filepath.Base(f), ".yaml")] = f
-		}
-	}
-	for name, input := range inputs {
-		t.Run(name, func(t *testing.T) {
-			docs, err := ReadDocuments(input, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			e := builtinEngine(t, docs...)
-			var out []byte
-			for _, doc := range docs {
-				if doc.Object.GetKind() != "StatefulSet" {
-					continue
-				}
-				once := mutateObject(t, e, doc.Object)
-				twice := mutateObject(t, e, once)
-				if diff := cmp.Diff(once.Object, twice.Object); diff != "" {
-					t.Errorf("mutating twice differs from once (-once +twice):\n%s", diff)
-				}
-				data, err := yaml.Marshal(once.Object)
-				if err != nil {
-					t.Fatal(err)
-				}
-				out = append(out, data...)
-			}
-			golden := filepath.Join("testdata", "builtin", name+".golden.yaml")
-			if *update {
-				if err := os.WriteFile(golden, out, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./policies -run TestBuiltinGolden -update to write it)", err)
-			}
-			if diff := cmp.Diff(string(want), string(out)); diff != "" {
-				t.Errorf("%s differs from %s (-want +got):\n%s", input, golden, diff)
-			}
-		})
-	}
-}
-
-// TestBuiltinLeavesOtherStatefulSetsAlone: a StatefulSet that is not Doris,
-// or that opts out, gets no patch at all.
-func TestBuiltinLeavesOtherStatefulSetsAlone(t *testing.T) {
-	e := builtinEngine(t)
-	optedOut := officialFE(t)
-	optedOut.SetAnnotations(map[string]string{"doris.apache.org/inject": "false"})
-	docs, err := ReadDocuments("testdata/builtin/not-doris.yaml", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, obj := range []*unstructured.Unstructured{docs[0].Object, optedOut} {
-		req, err := e.RequestForObject(obj)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := e.Mutate(context.Background(), req)
-		if err != nil || res.Object != nil {
-			t.Errorf("%s was mutated by %v (%v)", obj.GetName(), res.Applied, err)
-		}
-	}
-}
-
-// officialFE is testdata/builtin/official-fe.yaml.
+// officialFE is builtin/tests/resources/official-fe.yaml.
 func officialFE(t *testing.T) *unstructured.Unstructured {
 	t.Helper()
-	docs, err := ReadDocuments("testdata/builtin/official-fe.yaml", nil)
+	docs, err := ReadDocuments("builtin/tests/resources/official-fe.yaml", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,59 +133,3 @@ func toYAML(t *testing.T, v any) string {
 
 // TestBuiltinWarnings validates risky Doris StatefulSets and checks each
 // doris-checks warning appears where it should, and only there.
-func TestBuiltinWarnings(t *testing.T) {
-	docs, err := ReadDocuments("testdata/builtin/user-conf.yaml", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	risky, err := decodeStream("risky.yaml", strings.NewReader(`
-apiVersion: apps/v1
-kind: StatefulSet
-metadata: {name: storage, namespace: db}
-spec:
-  replicas: 3
-  template:
-    spec:
-      terminationGracePeriodSeconds: 60
-      containers: [{name: be, image: "apache/doris:be-2.1.7"}]
----
-apiVersion: apps/v1
-kind: StatefulSet
-metadata: {name: meta, namespace: db}
-spec:
-  replicas: 3
-  template:
-    spec:
-      containers: [{name: fe, image: "apache/doris:fe-2.1.7"}]
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	docs = append(docs, risky...)
-	e := builtinEngine(t, docs...)
-	got := map[string][]string{}
-	for _, doc := range docs {
-		if doc.Object.GetKind() != "StatefulSet" {
-			continue
-		}
-		req, err := e.RequestForObject(mutateObject(t, e, doc.Object))
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := e.Validate(context.Background(), req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, w := range res.Warned {
-			got[doc.Object.GetName()] = append(got[doc.Object.GetName()], w.Field)
-		}
-	}
-	want := map[string][]string{
-		"bare-be": {"spec.template.spec.containers"},
-		"storage": {"spec.template.spec.terminationGracePeriodSeconds", "metadata.annotations"},
-		"meta":    {"spec.replicas"},
-	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("warnings by StatefulSet (-want +got):\n%s", diff)
-	}
-}

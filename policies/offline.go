@@ -1,9 +1,12 @@
 package policies
 
 import (
+	"maps"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 
@@ -68,4 +71,36 @@ func (o offlineNamespaces) Get(name string) (*corev1.Namespace, error) {
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{corev1.LabelMetadataName: name}},
 	}, nil
+}
+
+// NamespacesFor returns a Namespace document, with labels, for each namespace
+// the documents are in that none of them defines, so namespaceSelector and
+// namespaceObject see what the cluster would.
+// A document without a namespace is taken to go to "default".
+func NamespacesFor(docs []Document, namespaceLabels map[string]string) []Document {
+	defined := map[string]bool{}
+	for _, doc := range docs {
+		if doc.Object.GroupVersionKind() == corev1.SchemeGroupVersion.WithKind("Namespace") {
+			defined[doc.Object.GetName()] = true
+		}
+	}
+	var out []Document
+	for _, doc := range docs {
+		name := doc.Object.GetNamespace()
+		if name == "" && doc.Object.GroupVersionKind() != corev1.SchemeGroupVersion.WithKind("Namespace") {
+			name = "default"
+		}
+		if name == "" || defined[name] {
+			continue
+		}
+		defined[name] = true
+		ns := &unstructured.Unstructured{}
+		ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
+		ns.SetName(name)
+		nsLabels := map[string]string{corev1.LabelMetadataName: name}
+		maps.Copy(nsLabels, namespaceLabels)
+		ns.SetLabels(nsLabels)
+		out = append(out, Document{Origin: "--namespace-labels", Index: len(out) + 1, Object: ns})
+	}
+	return out
 }

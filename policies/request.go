@@ -63,6 +63,12 @@ func decodeRaw(raw runtime.RawExtension) (runtime.Object, error) {
 // engine's mapper finds its resource; a namespaced object without a namespace
 // goes to "default", as kubectl does.
 func (e *Engine) RequestForObject(obj *unstructured.Unstructured) (*Request, error) {
+	return e.RequestForUpdate(obj, nil)
+}
+
+// RequestForUpdate is the UPDATE request that applying obj over old would
+// make, or the CREATE request when old is nil.
+func (e *Engine) RequestForUpdate(obj, old *unstructured.Unstructured) (*Request, error) {
 	gvk := obj.GroupVersionKind()
 	mapping, err := e.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	if err != nil {
@@ -72,7 +78,11 @@ func (e *Engine) RequestForObject(obj *unstructured.Unstructured) (*Request, err
 	if mapping.Scope.Name() == meta.RESTScopeNameNamespace && namespace == "" {
 		namespace = "default"
 	}
-	attrs := admission.NewAttributesRecord(obj.DeepCopy(), nil, gvk, namespace, obj.GetName(),
-		mapping.Resource, "", admission.Create, nil, false, &user.DefaultInfo{})
+	operation, oldObject := admission.Create, runtime.Object(nil)
+	if old != nil {
+		operation, oldObject = admission.Update, old.DeepCopy()
+	}
+	attrs := admission.NewAttributesRecord(obj.DeepCopy(), oldObject, gvk, namespace, obj.GetName(),
+		mapping.Resource, "", operation, nil, false, &user.DefaultInfo{})
 	return &Request{attrs}, nil
 }
