@@ -55,7 +55,7 @@ func grant(ctx context.Context, budget int64) (int64, func(remaining int64, err 
 			if given < budget {
 				err = &apiservercel.Error{
 					Type:   apiservercel.ErrorTypeInvalid,
-					Detail: fmt.Sprintf("the request's CEL cost budget of %s is spent (the policies before this one used %s); no further expressions run for this request", formatCost(RequestCostBudget), formatCost(uint64(RequestCostBudget-given))),
+					Detail: fmt.Sprintf("the request's CEL cost budget of %s is spent (the policies before this one used %s); no further expressions run for this request", FormatCost(RequestCostBudget), FormatCost(uint64(RequestCostBudget-given))),
 					Cause:  apiservercel.ErrOutOfBudget,
 				}
 			}

@@ -46,9 +46,8 @@ type compiled struct {
 	failure  admissionregistrationv1.FailurePolicyType
 	// problems are the compile and type-check errors found at load time.
 	problems []ExpressionError
-	// warnings are expressions that compile but whose estimated cost is over
-	// the per-expression limit.
-	warnings []ExpressionError
+	// costs are the estimated worst-case costs of the expressions.
+	costs []ExpressionCost
 
 	// A ValidatingPolicy's checks and what a failure does.
 	validator validating.Validator
@@ -75,9 +74,9 @@ func compile(p Policy, envSet *environment.EnvSet, checker *typeChecker) *compil
 	} else {
 		c.compileValidating(p.Validating, envSet)
 	}
-	problems, warnings := checker.check(p)
+	problems, costs := checker.check(p)
 	c.problems = append(c.problems, problems...)
-	c.warnings = warnings
+	c.costs = costs
 	return c
 }
 

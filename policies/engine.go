@@ -113,10 +113,10 @@ type Loaded struct {
 	// Problems are the expressions that do not compile or type-check; the
 	// policy is enforced, and each of these fails per its failurePolicy.
 	Problems []ExpressionError
-	// CostWarnings are the expressions whose estimated worst-case cost is
-	// over the per-expression limit; they are enforced, and fail at run time
-	// only on objects that make them that expensive.
-	CostWarnings []ExpressionError
+	// Costs are the estimated worst-case costs of the expressions, where the
+	// matched kinds' schemas are known. They are not a gate: an expression
+	// fails at run time only on an object that makes it that expensive.
+	Costs []ExpressionCost
 	// Kinds are the resources the policy's rules name, for listings.
 	Resources []string
 }
@@ -144,7 +144,7 @@ func (e *Engine) Load(policies []Policy) []Loaded {
 		} else {
 			next.validating = append(next.validating, c)
 		}
-		loaded = append(loaded, Loaded{Policy: p, Problems: c.problems, CostWarnings: c.warnings, Resources: resourcesOf(p)})
+		loaded = append(loaded, Loaded{Policy: p, Problems: c.problems, Costs: c.costs, Resources: resourcesOf(p)})
 	}
 	e.byKey = byKey
 	e.current.Store(next)

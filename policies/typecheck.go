@@ -16,7 +16,6 @@ import (
 	"k8s.io/apiserver/pkg/admission/plugin/policy/mutating/patch"
 	"k8s.io/apiserver/pkg/admission/plugin/policy/validating"
 	"k8s.io/apiserver/pkg/admission/plugin/webhook/matchconditions"
-	celconfig "k8s.io/apiserver/pkg/apis/cel"
 	apiservercel "k8s.io/apiserver/pkg/cel"
 	"k8s.io/apiserver/pkg/cel/common"
 	"k8s.io/apiserver/pkg/cel/environment"
@@ -81,13 +80,13 @@ type fieldExpression struct {
 
 // check returns every expression of p that does not compile: first as it
 // runs (untyped objects, return types enforced), then against the schema of
-// each kind p matches, which finds fields that do not exist. It also returns,
-// as warnings, the expressions whose estimated cost on the largest objects
-// those schemas allow is over the per-expression limit.
-func (t *typeChecker) check(p Policy) (problems, warnings []ExpressionError) {
+// each kind p matches, which finds fields that do not exist. It also returns
+// the estimated worst-case cost of each expression that compiles against a
+// known kind: the highest over the kinds.
+func (t *typeChecker) check(p Policy) (problems []ExpressionError, costs []ExpressionCost) {
 	kinds := append([]kindType{{}}, t.matchedKinds(p)...)
 	byField := map[string]ExpressionError{}
-	costs := map[string]costOf{}
+	costByField := map[string]ExpressionCost{}
 	for _, kind := range kinds {
 		kindProblems, kindCosts := t.checkKind(p, kind)
 		for _, problem := range kindProblems {
@@ -99,9 +98,9 @@ func (t *typeChecker) check(p Policy) (problems, warnings []ExpressionError) {
 			}
 			byField[problem.Field] = problem
 		}
-		for field, cost := range kindCosts {
-			if cost.max > costs[field].max {
-				costs[field] = cost
+		for _, cost := range kindCosts {
+			if current, ok := costByField[cost.Field]; !ok || cost.Max > current.Max {
+				costByField[cost.Field] = cost
 			}
 		}
 	}
@@ -110,31 +109,33 @@ func (t *typeChecker) check(p Policy) (problems, warnings []ExpressionError) {
 		if problem, ok := byField[e.field]; ok {
 			problems = append(problems, problem)
 			delete(byField, e.field)
-		} else if cost, ok := costs[e.field]; ok && cost.max > celconfig.PerCallLimit {
-			warnings = append(warnings, ExpressionError{Field: e.field, Expression: e.accessor.GetExpression(), Message: cost.String()})
+		} else if cost, ok := costByField[e.field]; ok {
+			costs = append(costs, cost)
 		}
 	}
 	for _, problem := range byField {
 		problems = append(problems, problem)
 	}
-	return problems, warnings
+	return problems, costs
 }
 
-// costOf is the estimated worst-case cost of an expression for one kind.
-type costOf struct {
-	max  uint64
-	kind string
+// ExpressionCost is the estimated worst-case cost of one expression, on the
+// largest object of Kind its schema allows (lists without maxItems as long as
+// fits in a 3 MiB request, as Kubernetes estimates CRD validation rules).
+type ExpressionCost struct {
+	Field, Expression string
+	// Kind is the matched kind the estimate is the highest for.
+	Kind string
+	// Max is the estimate; math.MaxUint64 when it has no bound: the size of
+	// something the expression iterates over is unknown.
+	Max uint64
 }
 
-func (c costOf) String() string {
-	return fmt.Sprintf("estimated cost %s on the largest %s its schema allows exceeds the limit of %s per expression; "+
-		"such an object fails the expression per failurePolicy. Iterate over fewer or shorter lists (nested comprehensions multiply), "+
-		"or compute an inner list once in a variable",
-		formatCost(c.max), c.kind, formatCost(celconfig.PerCallLimit))
-}
+// Unbounded tells whether the estimate has no bound.
+func (c ExpressionCost) Unbounded() bool { return c.Max == math.MaxUint64 }
 
-// formatCost writes a cost with thousands separators, or "unbounded".
-func formatCost(cost uint64) string {
+// FormatCost writes a cost with thousands separators, or "unbounded".
+func FormatCost(cost uint64) string {
 	if cost == math.MaxUint64 {
 		return "unbounded"
 	}
@@ -157,7 +158,7 @@ type kindType struct {
 
 // checkKind compiles p's expressions with object typed as kind; for a known
 // kind it also estimates their cost, by field.
-func (t *typeChecker) checkKind(p Policy, kind kindType) ([]ExpressionError, map[string]costOf) {
+func (t *typeChecker) checkKind(p Policy, kind kindType) ([]ExpressionError, []ExpressionCost) {
 	hasParams := paramKind(p) != nil
 	paramsType := t.paramsType(p)
 	envSet, err := checkingEnvSet(t.envSet, kind.declType, paramsType, hasParams, p.Mutating != nil)
@@ -181,7 +182,7 @@ func (t *typeChecker) checkKind(p Policy, kind kindType) ([]ExpressionError, map
 	compiler.Compiler = checking
 	opts := plugincel.OptionalVariableDeclarations{HasParams: hasParams, HasAuthorizer: true}
 	var problems []ExpressionError
-	costs := map[string]costOf{}
+	var costs []ExpressionCost
 	for _, e := range expressionsOf(p) {
 		var result plugincel.CompilationResult
 		if variable, ok := e.accessor.(plugincel.NamedExpressionAccessor); ok && e.variable != "" {
@@ -192,7 +193,7 @@ func (t *typeChecker) checkKind(p Policy, kind kindType) ([]ExpressionError, map
 		if result.Error != nil {
 			problems = append(problems, ExpressionError{Field: e.field, Expression: e.accessor.GetExpression(), Message: result.Error.Detail})
 		} else if cost, ok := checking.costs[e.accessor]; ok {
-			costs[e.field] = costOf{max: cost, kind: kind.gvk.Kind}
+			costs = append(costs, ExpressionCost{Field: e.field, Expression: e.accessor.GetExpression(), Kind: kind.gvk.Kind, Max: cost})
 		}
 	}
 	return problems, costs

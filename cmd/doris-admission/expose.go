@@ -105,7 +105,7 @@ func (o exposeOptions) printService(ctx context.Context, out, errOut io.Writer) 
 			return err
 		}
 	}
-	if err := run.validate(ctx, errOut); err != nil {
+	if err := run.validate(ctx, errOut, "text"); err != nil {
 		return fmt.Errorf("the Service for %s is refused by the policies; see above", o.pod)
 	}
 	data, err := yaml.Marshal(obj.Object)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -26,9 +27,15 @@ unchanged otherwise. With --diff, print a unified diff of what would change.`,
   kubectl kustomize overlays/prod | doris-admission mutate -f - --diff`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if diff && opts.output == "json" {
+				return errors.New("--diff writes a text diff; leave out --output json")
+			}
 			run, err := newOfflineRun(opts, cmd.InOrStdin(), cmd.ErrOrStderr())
 			if err != nil {
 				return err
+			}
+			if opts.output == "json" {
+				return run.mutateToList(cmd.Context(), cmd.OutOrStdout())
 			}
 			return run.mutate(cmd.Context(), cmd.OutOrStdout(), diff)
 		},
@@ -60,6 +67,25 @@ func (r *offlineRun) mutate(ctx context.Context, out io.Writer, diff bool) error
 		if err != nil {
 			return err
 		}
+	}
+	if r.failed {
+		return errFailed
+	}
+	return nil
+}
+
+// mutateToList writes every document, mutated where a policy matched, as
+// one JSON List, the way kubectl get -o json writes several objects.
+func (r *offlineRun) mutateToList(ctx context.Context, out io.Writer) error {
+	items := make([]any, len(r.docs))
+	for i, doc := range r.docs {
+		items[i] = doc.Object.Object
+		if mutated := r.mutated(ctx, doc); mutated != nil {
+			items[i] = mutated.Object
+		}
+	}
+	if err := writeJSON(out, map[string]any{"apiVersion": "v1", "kind": "List", "items": items}); err != nil {
+		return err
 	}
 	if r.failed {
 		return errFailed

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -14,13 +15,29 @@ import (
 // offlineOptions are the inputs mutate and validate share.
 type offlineOptions struct {
 	files []string
+	// params are files of objects the cluster holds: policy parameters,
+	// Namespaces, Services; they are seen, not checked.
+	params          []string
+	namespaceLabels map[string]string
+	output          string
 	policySources
 }
 
 func (o *offlineOptions) bindFlags(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVarP(&o.files, "filename", "f", nil, "manifest file, folder (searched recursively) or - for standard input; repeatable")
 	_ = cmd.MarkFlagRequired("filename")
+	cmd.Flags().StringArrayVar(&o.params, "params", nil, "file or folder of objects the cluster holds, seen by the policies but not checked: parameter objects (paramRef), Namespaces, Services; repeatable")
+	cmd.Flags().StringToStringVar(&o.namespaceLabels, "namespace-labels", nil, "labels of the namespaces the manifests go to (those --params does not define), for namespaceSelector and namespaceObject, e.g. team=shop,env=prod")
+	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "text, or json for a machine-readable report")
 	o.policySources.bindFlags(cmd)
+}
+
+// checkOutput rejects an --output the command does not write.
+func (o *offlineOptions) checkOutput() error {
+	if o.output != "" && o.output != "text" && o.output != "json" {
+		return fmt.Errorf("--output %q: write text or json", o.output)
+	}
+	return nil
 }
 
 // policySources says which policies to load besides the cluster's.
@@ -58,6 +75,9 @@ type offlineRun struct {
 // newOfflineRun reads the policies and the documents, reporting on stderr
 // every one it cannot read and keeping the rest.
 func newOfflineRun(opts offlineOptions, stdin io.Reader, stderr io.Writer) (*offlineRun, error) {
+	if err := opts.checkOutput(); err != nil {
+		return nil, err
+	}
 	run := &offlineRun{stderr: stderr}
 	loadedPolicies, err := opts.load(policies.DefaultNamespace, stdin)
 	run.report(err)
@@ -69,7 +89,18 @@ func newOfflineRun(opts offlineOptions, stdin io.Reader, stderr io.Writer) (*off
 	if len(run.docs) == 0 && run.failed {
 		return nil, errors.New("no document could be read")
 	}
-	run.engine = policies.NewEngine(policies.OfflineConfig(run.docs))
+	var params []policies.Document
+	for _, file := range opts.params {
+		docs, err := policies.ReadDocuments(file, stdin)
+		run.report(err)
+		params = append(params, docs...)
+	}
+	cluster := append(slices.Clone(params), run.docs...)
+	cluster = append(cluster, policies.NamespacesFor(cluster, opts.namespaceLabels)...)
+	run.engine = policies.NewEngine(policies.OfflineConfig(cluster))
+	for _, doc := range params {
+		run.engine.Admitted(doc.Object, 0) // its node ports are taken
+	}
 	for _, l := range run.engine.Load(loadedPolicies) {
 		for _, problem := range l.Problems {
 			fmt.Fprintf(stderr, "Warning: %s %s (%s): %v\n", l.Kind(), l.Name(), l.Origin, problem)

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
+	"reflect"
 	"os"
 	"path/filepath"
 	"strings"
@@ -114,5 +116,51 @@ func TestCertsGenerateWritesAServablePair(t *testing.T) {
 	}
 	if !strings.Contains(out, "for hook.ops.svc") || !strings.Contains(out, "caBundle: ") {
 		t.Errorf("output: %s", out)
+	}
+}
+
+// TestValidateSeesParamsAndNamespaceLabels: a policy limited to production
+// namespaces, with its limit in a ConfigMap, applies only when the offline run
+// is told the namespace's labels, and then reads the limit from --params.
+func TestValidateSeesParamsAndNamespaceLabels(t *testing.T) {
+	args := []string{"validate", "-f", "testdata/params/deployment.yaml", "--policies", "testdata/params/policy.yaml"}
+	if out, _, err := execute(t, "", args...); err != nil || out != "" {
+		t.Errorf("without the namespace's labels the policy must not apply: %v %q", err, out)
+	}
+	args = append(args, "--namespace-labels", "env=prod")
+	if out, _, err := execute(t, "", args...); !errors.Is(err, errFailed) || !strings.Contains(out, "no ConfigMap parameters found") {
+		t.Errorf("without --params the missing parameter must deny: %v %q", err, out)
+	}
+	out, _, err := execute(t, "", append(args, "--params", "testdata/params/limit.yaml", "-o", "json")...)
+	if !errors.Is(err, errFailed) {
+		t.Errorf("a denial must exit 1, got %v", err)
+	}
+	var report struct {
+		Allowed bool
+		Results []documentResult
+	}
+	if err := json.Unmarshal([]byte(out), &report); err != nil {
+		t.Fatalf("--output json is not JSON: %v\n%s", err, out)
+	}
+	want := []violation{{Policy: "prod-replicas", Message: "at most 2 replicas in production"}}
+	if report.Allowed || len(report.Results) != 1 || report.Results[0].Name != "api" || !reflect.DeepEqual(report.Results[0].Denials, want) {
+		t.Errorf("report = %+v, want api denied with %v", report, want)
+	}
+}
+
+func TestMutateOutputJSONIsAList(t *testing.T) {
+	out, _, err := execute(t, "", "mutate", "-f", "../../deploy/examples/policy-tests/deployments.yaml", "--policies", examplePolicies, "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list struct {
+		Kind  string
+		Items []map[string]any
+	}
+	if err := json.Unmarshal([]byte(out), &list); err != nil || list.Kind != "List" || len(list.Items) != 3 || !strings.Contains(out, `"team": "platform"`) {
+		t.Errorf("want a List of the 3 Deployments, the last with the team label: %v\n%s", err, out)
+	}
+	if _, _, err := execute(t, "", "mutate", "-f", "-", "-o", "yaml"); err == nil || !strings.Contains(err.Error(), `--output "yaml": write text or json`) {
+		t.Errorf("an unknown --output: %v", err)
 	}
 }

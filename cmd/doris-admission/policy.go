@@ -13,9 +13,10 @@ import (
 func newPolicyCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "policy",
-		Short: "Work with policies: list them",
+		Short: "Work with policies: list, test, lint and export them",
 	}
 	cmd.AddCommand(newPolicyListCommand())
+	cmd.AddCommand(newPolicyTestCommand(), newPolicyLintCommand())
 	return cmd
 }
 

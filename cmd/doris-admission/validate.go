@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 
@@ -47,7 +48,7 @@ taken too.`,
 					return err
 				}
 			}
-			return run.validate(cmd.Context(), cmd.OutOrStdout())
+			return run.validate(cmd.Context(), cmd.OutOrStdout(), opts.output)
 		},
 	}
 	opts.bindFlags(cmd)
@@ -79,8 +80,37 @@ func (r *offlineRun) takeLiveNodePorts(ctx context.Context, kubeconfig string) e
 	return nil
 }
 
-// validate prints every failed validation of every document.
-func (r *offlineRun) validate(ctx context.Context, out io.Writer) error {
+// documentResult is what the policies made of one document, as --output json writes it.
+type documentResult struct {
+	File      string      `json:"file"`
+	Document  int         `json:"document"`
+	Kind      string      `json:"kind"`
+	Namespace string      `json:"namespace,omitempty"`
+	Name      string      `json:"name"`
+	Allowed   bool        `json:"allowed"`
+	Mutated   bool        `json:"mutated"`
+	Denials   []violation `json:"denials"`
+	Warnings  []violation `json:"warnings"`
+}
+
+type violation struct {
+	Policy  string `json:"policy"`
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message"`
+}
+
+func violations(vs []policies.Violation) []violation {
+	out := make([]violation, len(vs))
+	for i, v := range vs {
+		out[i] = violation{Policy: v.Policy, Field: v.Field, Message: v.Message}
+	}
+	return out
+}
+
+// validate prints every failed validation of every document, as text lines
+// or, with format json, as one report.
+func (r *offlineRun) validate(ctx context.Context, out io.Writer, format string) error {
+	var results []documentResult
 	denied := false
 	for _, doc := range r.docs {
 		req := r.request(doc)
@@ -88,7 +118,8 @@ func (r *offlineRun) validate(ctx context.Context, out io.Writer) error {
 			continue
 		}
 		obj := doc.Object
-		if mutated := r.mutateRequest(ctx, doc, req); mutated != nil {
+		mutated := r.mutateRequest(ctx, doc, req)
+		if mutated != nil {
 			// The API server validates the object the mutations made.
 			obj = mutated
 			req = r.request(policies.Document{Origin: doc.Origin, Index: doc.Index, Object: obj})
@@ -98,19 +129,36 @@ func (r *offlineRun) validate(ctx context.Context, out io.Writer) error {
 			r.report(fmt.Errorf("%s: document %d: %s: %w", doc.Origin, doc.Index, describe(obj, req), err))
 			continue
 		}
-		for _, v := range res.Denied {
-			denied = true
-			fmt.Fprintf(out, "%s: %s\n", describe(obj, req), v)
-		}
 		if len(res.Denied) == 0 {
 			r.engine.Admitted(obj, 0)
 		}
-		for _, v := range res.Warned {
-			fmt.Fprintf(out, "Warning: %s: %s\n", describe(obj, req), v)
+		denied = denied || len(res.Denied) > 0
+		results = append(results, documentResult{
+			File: doc.Origin, Document: doc.Index, Kind: obj.GetKind(), Namespace: req.GetNamespace(), Name: obj.GetName(),
+			Allowed: len(res.Denied) == 0, Mutated: mutated != nil, Denials: violations(res.Denied), Warnings: violations(res.Warned),
+		})
+		if format == "text" {
+			for _, v := range res.Denied {
+				fmt.Fprintf(out, "%s: %s\n", describe(obj, req), v)
+			}
+			for _, v := range res.Warned {
+				fmt.Fprintf(out, "Warning: %s: %s\n", describe(obj, req), v)
+			}
+		}
+	}
+	if format == "json" {
+		if err := writeJSON(out, map[string]any{"results": results, "allowed": !denied, "errors": r.failed}); err != nil {
+			return err
 		}
 	}
 	if denied || r.failed {
 		return errFailed
 	}
 	return nil
+}
+
+func writeJSON(out io.Writer, v any) error {
+	encoder := json.NewEncoder(out)
+	encoder.SetIndent("", "  ")
+	return encoder.Encode(v)
 }

@@ -143,23 +143,21 @@ func (s *Suite) runCase(ctx context.Context, e *policies.Engine, resources []pol
 	if failure := s.checkMutation(c.Expect, obj, got.Mutated, update); failure != "" {
 		failures = append(failures, failure)
 	}
-	if failure := checkIdempotent(ctx, e, got.Mutated, old); failure != "" {
-		failures = append(failures, failure)
+	if diff, err := Reapply(ctx, e, got.Mutated, old); err != nil || diff != "" {
+		failures = append(failures, fmt.Sprintf("mutating the mutated object again changes it, so a reinvocation would too; make the mutation add only what is missing (- once, + twice):\n%s%v", diff, errOrNil(err)))
 	}
 	return failures
 }
 
-// checkIdempotent mutates the mutated object again: the API server may
-// reinvoke the webhook, so a second pass must change nothing.
-func checkIdempotent(ctx context.Context, e *policies.Engine, mutated, old *unstructured.Unstructured) string {
+// Reapply mutates the mutated object again and returns a diff of what a
+// second pass changes, "" when nothing: the API server may reinvoke the
+// webhook, so a second pass must change nothing.
+func Reapply(ctx context.Context, e *policies.Engine, mutated, old *unstructured.Unstructured) (string, error) {
 	again, err := Admit(ctx, e, mutated, old)
 	if err != nil {
-		return err.Error()
+		return "", err
 	}
-	if diff := yamlDiff(mutated, again.Mutated); diff != "" {
-		return "mutating the mutated object again changes it, so a reinvocation would too; make the mutation check for what it adds (- once, + twice):\n" + diff
-	}
-	return ""
+	return yamlDiff(mutated, again.Mutated), nil
 }
 
 // checkMutation compares the mutated object with the one expected, if any.
@@ -291,4 +289,12 @@ func yamlDiff(want, got *unstructured.Unstructured) string {
 		A: difflib.SplitLines(string(a)), B: difflib.SplitLines(string(b)), FromFile: "want", ToFile: "got", Context: 2,
 	})
 	return diff
+}
+
+// errOrNil prints an error, or nothing for nil.
+func errOrNil(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }

@@ -91,6 +91,15 @@ func (s *Suite) Name() string {
 // File is where the suite was read from.
 func (s *Suite) File() string { return s.file }
 
+// ResourceFiles are the suite's resources and cluster files, as paths.
+func (s *Suite) ResourceFiles() []string {
+	var out []string
+	for _, f := range append(slices.Clone(s.Resources), s.Cluster...) {
+		out = append(out, s.path(f))
+	}
+	return out
+}
+
 // path resolves a path of the suite relative to its file.
 func (s *Suite) path(p string) string {
 	if filepath.IsAbs(p) {

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+
+	"github.com/spf13/cobra"
+	celconfig "k8s.io/apiserver/pkg/apis/cel"
+
+	"github.com/doris-admission/doris-admission/policies"
+	"github.com/doris-admission/doris-admission/policies/lint"
+)
+
+func newPolicyLintCommand() *cobra.Command {
+	var resources []string
+	cmd := &cobra.Command{
+		Use:   "lint FILE|DIR... [-f RESOURCES]",
+		Short: "Find mistakes in policy files before they are applied",
+		Long: `Check every MutatingPolicy and ValidatingPolicy under each path:
+
+  - fields the policy kinds do not have (a misspelled spec field);
+  - expressions that do not compile, or that name a field the matched kinds do
+    not have, checked against their schemas;
+  - expressions whose estimated cost has no bound;
+  - messageExpressions that fail where their validation fails;
+  - mutations that change their own result again (not idempotent).
+
+The last two are tried on the resources of the test suites under the path and
+on those given with -f. Each finding gives the file, line, policy, field and
+expression, and a suggestion. The costliest expression of each policy is
+reported against the limit of 1,000,000 per expression. The exit status is 1
+when there is an error.`,
+		Example: `  doris-admission policy lint my-policies/
+  doris-admission policy lint policy.yaml -f manifests/`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			out := cmd.OutOrStdout()
+			errors, warnings, count := 0, 0, 0
+			for _, path := range args {
+				report, err := lint.Lint(cmd.Context(), path, resources)
+				if err != nil {
+					fmt.Fprintln(cmd.ErrOrStderr(), "Error:", err)
+					errors++
+				}
+				if report == nil {
+					continue
+				}
+				for _, f := range report.Findings {
+					fmt.Fprintln(out, f)
+				}
+				printCosts(out, report.Costs)
+				count += report.Policies
+				errors += report.Errors()
+				warnings += len(report.Findings) - report.Errors()
+			}
+			fmt.Fprintf(out, "%d policies: %d errors, %d warnings\n", count, errors, warnings)
+			if errors > 0 {
+				return errFailed
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVarP(&resources, "filename", "f", nil, "manifests to try the policies on, besides the test suites' resources; repeatable")
+	return cmd
+}
+
+// printCosts prints each policy's costliest expression against the limit.
+func printCosts(out io.Writer, costs []lint.Cost) {
+	for _, c := range costs {
+		verdict := "within the limit"
+		switch {
+		case c.Unbounded():
+			verdict = "no bound known; see the warnings"
+		case c.Max > celconfig.PerCallLimit:
+			verdict = "over the limit on the largest objects; such an object fails the expression per failurePolicy"
+		}
+		fmt.Fprintf(out, "cost: %s: highest estimate %s (%s, on the largest %s its schema allows), limit %s per expression: %s\n",
+			c.Policy, readableCost(c.Max), c.Field, c.Kind, policies.FormatCost(celconfig.PerCallLimit), verdict)
+	}
+}
+
+// readableCost writes large estimates in powers of ten.
+func readableCost(cost uint64) string {
+	if cost != math.MaxUint64 && cost >= 1e12 {
+		return "about 10^" + strconv.Itoa(int(math.Log10(float64(cost))))
+	}
+	return policies.FormatCost(cost)
+}
