@@ -38,7 +38,8 @@ type Exported struct {
 	// Calls are the doris-admission CEL functions the policy calls, in the
 	// order they first appear; a policy that calls any is not exported.
 	Calls []string
-	// Lost says what the native objects do not carry over from the policy.
+	// Lost says, one sentence each, what the native objects do not carry
+	// over from the policy or do differently.
 	Lost []string
 }
 
@@ -56,7 +57,7 @@ func (e Exported) YAML() ([]byte, error) {
 	var out bytes.Buffer
 	fmt.Fprintf(&out, "# %s %s (%s)\n", e.Policy.Kind(), e.Policy.Name(), e.Policy.Origin)
 	for _, lost := range e.Lost {
-		fmt.Fprintf(&out, "# Not carried over: %s\n", lost)
+		fmt.Fprintf(&out, "# Note: %s\n", lost)
 	}
 	for i, obj := range e.Objects {
 		content, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
@@ -82,6 +83,7 @@ const ExportHeader = `# Native admissionregistration.k8s.io/v1 admission policie
 # exported by doris-admission policy export. They apply in every namespace,
 # also in those doris-admission's webhooks are never sent (serve
 # --exclude-namespaces: kube-system and the server's own namespace).
+
 `
 
 // Export converts each policy, in evaluation order, to its native admission
@@ -105,20 +107,19 @@ func Export(policies []Policy) []Exported {
 			reasons = append(reasons, libraryReason(calls))
 		}
 		reasons = append(reasons, structuralProblems(p)...)
-		if first, ok := seen[p.Kind()+"/"+p.Name()]; ok {
-			reasons = append(reasons, fmt.Sprintf("another %s named %s (%s) is exported already, and native policy names are unique; rename one", p.Kind(), p.Name(), first.Origin))
-		} else {
-			seen[p.Kind()+"/"+p.Name()] = p
+		if len(reasons) == 0 && len(compileProblems) == 0 {
+			// The typed check finds what the plain compile cannot: fields
+			// the matched kinds do not have.
+			compileProblems = checker.Check(p)
 		}
-		if len(calls) == 0 {
-			if len(compileProblems) == 0 {
-				// The typed check finds what the plain compile cannot: fields
-				// the matched kinds do not have.
-				compileProblems = checker.Check(p)
-			}
-			if len(compileProblems) > 0 {
-				reasons = append(reasons, compileReason(compileProblems))
-			}
+		if len(calls) == 0 && len(compileProblems) > 0 {
+			reasons = append(reasons, compileReason(compileProblems))
+		}
+		key := p.Kind() + "/" + p.Name()
+		if first, ok := seen[key]; ok && len(reasons) == 0 {
+			reasons = append(reasons, fmt.Sprintf("another %s named %s (%s) is exported already, and native policy names are unique; rename one", p.Kind(), p.Name(), first.Origin))
+		} else if len(reasons) == 0 {
+			seen[key] = p
 		}
 		if len(reasons) > 0 {
 			e.NotExported = strings.Join(reasons, "; ")
@@ -399,11 +400,11 @@ func exportValidating(p Policy) ([]runtime.Object, []string) {
 	for i, v := range spec.Validations {
 		validations[i] = admissionregistrationv1.Validation{Expression: v.Expression, Message: v.Message, Reason: v.Reason, MessageExpression: v.MessageExpression}
 		if v.FieldPath != "" {
-			lost = append(lost, fmt.Sprintf("spec.validations[%d].fieldPath (%s): native validations have no fieldPath, so the API server reports a failure on the object, not on %s", i, v.FieldPath, v.FieldPath))
+			lost = append(lost, fmt.Sprintf("spec.validations[%d].fieldPath (%s) is not carried over: native validations have no fieldPath, so the API server reports a failure on the object, not on %s", i, v.FieldPath, v.FieldPath))
 		}
 	}
 	if coversServicesRule(spec.MatchConstraints) {
-		lost = append(lost, "for Services, doris-admission runs this policy before the API server allocates node ports; the API server runs the native policy after, so a Service it would deny may first be refused with \"provided port is already allocated\"")
+		lost = append(lost, "for Services, doris-admission runs this policy before the API server allocates node ports; the native policy runs after, so a Service it would deny may first be refused with \"provided port is already allocated\"")
 	}
 	lost = append(lost, settingsLost(p)...)
 	failure := admissionregistrationv1.Fail
@@ -506,7 +507,7 @@ func settingsLost(p Policy) []string {
 	if kind == nil || *kind != configMapParams || ref == nil || ref.Name != settingsName {
 		return nil
 	}
-	return []string{fmt.Sprintf("the defaults of ConfigMap %s/%s: doris-admission fills in the keys it leaves out (or all of them when it does not exist), the API server reads it as it is; create it with every key of policies/builtin/settings/settings.yaml",
+	return []string{fmt.Sprintf("the defaults of ConfigMap %s/%s are not carried over: doris-admission fills in the keys it leaves out (all of them when it does not exist), the API server reads it as it is; create it with every key of policies/builtin/settings/settings.yaml",
 		ref.Namespace, ref.Name)}
 }
 

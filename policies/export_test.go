@@ -8,7 +8,6 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 )
 
@@ -29,6 +28,8 @@ func policiesOf(t *testing.T, yamlText string) []Policy {
 	}
 	return ps
 }
+
+func pointer[T any](v T) *T { return &v }
 
 var deploymentRules = &admissionregistrationv1.MatchResources{
 	ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
@@ -87,9 +88,9 @@ spec:
 						Validations: []admissionregistrationv1.Validation{{
 							Expression:        "object.spec.replicas <= variables.limit",
 							MessageExpression: "'asks for ' + string(object.spec.replicas) + ' replicas'",
-							Reason:            ptr.To(metav1.StatusReasonForbidden),
+							Reason:            pointer(metav1.StatusReasonForbidden),
 						}},
-						FailurePolicy: ptr.To(admissionregistrationv1.Fail),
+						FailurePolicy: pointer(admissionregistrationv1.Fail),
 					},
 				},
 				&admissionregistrationv1.ValidatingAdmissionPolicyBinding{
@@ -99,13 +100,13 @@ spec:
 						PolicyName: "max-replicas",
 						ParamRef: &admissionregistrationv1.ParamRef{
 							Name: "limits", Namespace: "policy-params",
-							ParameterNotFoundAction: ptr.To(admissionregistrationv1.DenyAction),
+							ParameterNotFoundAction: pointer(admissionregistrationv1.DenyAction),
 						},
 						ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Warn, admissionregistrationv1.Audit},
 					},
 				},
 			},
-			lost: []string{"spec.validations[0].fieldPath (spec.replicas): native validations have no fieldPath"},
+			lost: []string{"spec.validations[0].fieldPath (spec.replicas) is not carried over: native validations have no fieldPath"},
 		},
 		{
 			name: "mutating with apply configuration and JSON patch",
@@ -144,7 +145,7 @@ spec:
 								JSONPatch: &admissionregistrationv1.JSONPatch{Expression: "[JSONPatch{op: 'add', path: '/spec/minReadySeconds', value: 5}]"},
 							},
 						},
-						FailurePolicy:      ptr.To(admissionregistrationv1.Fail),
+						FailurePolicy:      pointer(admissionregistrationv1.Fail),
 						ReinvocationPolicy: admissionregistrationv1.NeverReinvocationPolicy,
 					},
 				},
@@ -156,7 +157,7 @@ spec:
 						// No name selects every object, as an empty selector does natively.
 						ParamRef: &admissionregistrationv1.ParamRef{
 							Selector:                &metav1.LabelSelector{},
-							ParameterNotFoundAction: ptr.To(admissionregistrationv1.AllowAction),
+							ParameterNotFoundAction: pointer(admissionregistrationv1.AllowAction),
 						},
 					},
 				},
@@ -278,7 +279,7 @@ spec:
 		t.Fatal(err)
 	}
 	text := string(data)
-	if !strings.HasPrefix(text, "# ValidatingPolicy owner-label (test.yaml)\n# Not carried over: spec.validations[0].fieldPath (metadata.labels)") {
+	if !strings.HasPrefix(text, "# ValidatingPolicy owner-label (test.yaml)\n# Note: spec.validations[0].fieldPath (metadata.labels) is not carried over") {
 		t.Errorf("the comments do not name the policy and the lost fieldPath:\n%s", text)
 	}
 	docs := strings.Split(text, "---\n")
@@ -335,7 +336,8 @@ spec:`+exportRules+`
 	other := p
 	other.Origin = "other.yaml"
 	exported := Export([]Policy{p, other})
-	if exported[0].NotExported != "" || !strings.Contains(exported[1].NotExported, "another ValidatingPolicy named twice (test.yaml) is exported already") {
-		t.Errorf("got %q and %q", exported[0].NotExported, exported[1].NotExported)
+	first, second := exported[0], exported[1]
+	if first.NotExported != "" || !strings.Contains(second.NotExported, "another ValidatingPolicy named twice ("+first.Policy.Origin+") is exported already") {
+		t.Errorf("got %q and %q", first.NotExported, second.NotExported)
 	}
 }

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/doris-admission/doris-admission/policies"
+)
+
+func newPolicyExportCommand() *cobra.Command {
+	var sources policySources
+	var builtin bool
+	var output string
+	cmd := &cobra.Command{
+		Use:   "export [--policies DIR] [--builtin] [--disable-builtin NAME] [-o FILE]",
+		Short: "Print policies as native MutatingAdmissionPolicy and ValidatingAdmissionPolicy objects",
+		Long: `Print each policy as the equivalent native admissionregistration.k8s.io/v1
+objects, a YAML stream for kubectl apply: a ValidatingAdmissionPolicy and its
+ValidatingAdmissionPolicyBinding, or a MutatingAdmissionPolicy and its
+MutatingAdmissionPolicyBinding, each with the policy's name. The binding holds
+the policy's paramRef and validationActions.
+
+The policies from --policies are exported; --builtin adds the built-in ones.
+A policy whose expressions call doris-admission's own CEL functions (dorisRole,
+inventory.nodePortOwners, ...) has no native equivalent: it is not exported,
+and standard error says why, one line per policy. What an exported policy
+loses (such as a validation's fieldPath) is said in comments above it.`,
+		Example: `  doris-admission policy export --policies deploy/examples/policies | kubectl apply -f -
+  doris-admission policy export --builtin -o native.yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if sources.dir == "" && !builtin {
+				return errors.New("nothing to export: give --policies DIR, --builtin, or both")
+			}
+			if len(sources.disabled) > 0 && !builtin {
+				return errors.New("--disable-builtin needs --builtin: only then are the built-in policies exported")
+			}
+			run := &offlineRun{stderr: cmd.ErrOrStderr()}
+			var selected []policies.Policy
+			if builtin {
+				loaded, err := policies.Builtin(policies.DefaultNamespace, sources.disabled)
+				run.report(err)
+				selected = append(selected, loaded...)
+			}
+			if sources.dir != "" {
+				loaded, err := policies.ReadPolicies(sources.dir, cmd.InOrStdin())
+				run.report(err)
+				selected = append(selected, loaded...)
+			}
+			var out bytes.Buffer
+			for _, e := range policies.Export(selected) {
+				if e.NotExported != "" {
+					fmt.Fprintln(cmd.ErrOrStderr(), e.Explanation())
+					continue
+				}
+				data, err := e.YAML()
+				if err != nil {
+					return err
+				}
+				if out.Len() == 0 {
+					out.WriteString(policies.ExportHeader)
+				} else {
+					out.WriteString("---\n")
+				}
+				out.Write(data)
+			}
+			if err := writeOutput(cmd, output, out.Bytes()); err != nil {
+				return err
+			}
+			if run.failed {
+				return errFailed
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&sources.dir, "policies", "", "file or folder of MutatingPolicy and ValidatingPolicy objects to export, or - for standard input")
+	cmd.Flags().StringSliceVar(&sources.disabled, "disable-builtin", nil, "with --builtin: built-in policies to leave out, by name (doris-admission policy list names them)")
+	cmd.Flags().BoolVar(&builtin, "builtin", false, "export the built-in policies too")
+	cmd.Flags().StringVarP(&output, "output", "o", "", "write the YAML to FILE instead of standard output")
+	return cmd
+}
+
+// writeOutput writes data to the file named output, or to stdout when it is "".
+func writeOutput(cmd *cobra.Command, output string, data []byte) error {
+	if output == "" {
+		_, err := cmd.OutOrStdout().Write(data)
+		return err
+	}
+	if err := os.WriteFile(output, data, 0o644); err != nil {
+		return fmt.Errorf("writing the exported policies: %w", err)
+	}
+	return nil
+}
