@@ -16,6 +16,7 @@ func newPolicyCommand() *cobra.Command {
 		Short: "Work with policies: list, test, lint and export them",
 	}
 	cmd.AddCommand(newPolicyListCommand())
+	cmd.AddCommand(newPolicyExportCommand())
 	cmd.AddCommand(newPolicyTestCommand(), newPolicyLintCommand())
 	return cmd
 }
