@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin/doris-admission
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 
-.PHONY: build test controlplane generate schemas lint
+.PHONY: build test controlplane generate schemas lint helm-lint
 
 ## build: compile the doris-admission binary into bin/.
 build:
@@ -18,10 +18,11 @@ test:
 	assets=$$(bash test/controlplane/build.sh) && \
 	KUBEBUILDER_ASSETS="$$assets" $(GO) test -count=1 -timeout 30m ./...
 
-## generate: CRDs (deploy/crds) and deep-copy functions from policies/api.
+## generate: CRDs (deploy/crds, copied into the Helm chart) and deep-copy functions from policies/api.
 generate:
 	$(GO) tool controller-gen object paths=./policies/api/...
 	$(GO) tool controller-gen crd paths=./policies/api/... output:crd:dir=deploy/crds
+	cp deploy/crds/policies.doris-admission.io_*.yaml deploy/helm/doris-admission/crds/
 
 ## schemas: refresh the embedded OpenAPI schemas from the source-built kube-apiserver.
 schemas:
@@ -34,3 +35,9 @@ lint:
 	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
+
+## helm-lint: lint the Helm chart in both certificate modes, with helm built from tools/helm (cached).
+helm-lint:
+	helm=$$(bash tools/helm/build.sh) && \
+	"$$helm" lint --strict deploy/helm/doris-admission --set certificates.mode=self-managed && \
+	"$$helm" lint --strict deploy/helm/doris-admission --set certificates.mode=cert-manager
