@@ -114,6 +114,7 @@ func (c *Controller) updateStatus(ctx context.Context, l Loaded) error {
 		obj, status = l.Validating.DeepCopy(), &l.Validating.Status
 	}
 	next := statusFor(l, obj.GetGeneration(), status.Conditions)
+	next.Audit = status.Audit // the background scan's, kept as it is
 	if equality.Semantic.DeepEqual(*status, next) {
 		return nil
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -23,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/doris-admission/doris-admission/audit"
 	"github.com/doris-admission/doris-admission/certs"
 	"github.com/doris-admission/doris-admission/policies"
 	"github.com/doris-admission/doris-admission/policies/api/v1alpha1"
@@ -41,6 +43,8 @@ type serveOptions struct {
 	metricsAddress    string
 	probeAddress      string
 	shutdownTimeout   time.Duration
+	audit             bool
+	auditInterval     time.Duration
 	log               zap.Options
 }
 
@@ -73,6 +77,8 @@ SIGTERM: requests in flight are answered before it exits.`,
 	opts.certs.bindFlags(cmd)
 	flags.StringVar(&opts.webhookConfig, "webhook-configuration", "doris-admission", "name of the MutatingWebhookConfiguration and ValidatingWebhookConfiguration whose rules the server keeps equal to the policies' rules; empty: leave them alone")
 	flags.StringSliceVar(&opts.excludeNamespaces, "exclude-namespaces", []string{"kube-system", ownNamespace()}, "namespaces never sent to the webhooks")
+	flags.BoolVar(&opts.audit, "audit", true, "scan the objects that already exist and write PolicyReports (wgpolicyk8s.io/v1alpha2); one replica scans, the one holding the Lease doris-admission-audit")
+	flags.DurationVar(&opts.auditInterval, "audit-interval", time.Hour, "time between full scans, besides those at start, on policy changes and on object changes; 0: none")
 	flags.StringVar(&opts.kubeconfig, "kubeconfig", "", "kubeconfig file of the cluster (default: $KUBECONFIG, then the in-cluster service account, then ~/.kube/config)")
 	logFlags := flag.NewFlagSet("log", flag.ContinueOnError)
 	opts.log.BindFlags(logFlags)
@@ -118,8 +124,19 @@ func runServe(ctx context.Context, opts serveOptions) error {
 		configurations.CABundle, certManager.OnRenew = certManager.CABundle, configurations.Sync
 		runnables = append(runnables, certManager)
 	}
+	onLoad := configurations.Sync
+	if opts.audit {
+		scanner, err := newScanner(mgr, engine, opts)
+		if err != nil {
+			return err
+		}
+		runnables = append(runnables, scanner)
+		onLoad = func(ctx context.Context) error {
+			return errors.Join(configurations.Sync(ctx), scanner.PoliciesChanged(ctx))
+		}
+	}
 	controller := &policies.Controller{
-		Client: mgr.GetClient(), Engine: engine, Static: static, OnLoad: configurations.Sync,
+		Client: mgr.GetClient(), Engine: engine, Static: static, OnLoad: onLoad,
 		AlsoWatch: []client.Object{&admissionregistrationv1.MutatingWebhookConfiguration{}, &admissionregistrationv1.ValidatingWebhookConfiguration{}},
 	}
 	for _, r := range runnables {
@@ -164,6 +181,23 @@ func newManager(opts serveOptions) (ctrl.Manager, error) {
 		return nil, fmt.Errorf("setting up the server: %w", err)
 	}
 	return mgr, nil
+}
+
+// newScanner is the background scan of existing objects.
+func newScanner(mgr ctrl.Manager, engine *policies.Engine, opts serveOptions) (*audit.Scanner, error) {
+	kube, err := kubernetes.NewForConfig(mgr.GetConfig())
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the cluster: %w", err)
+	}
+	identity, err := os.Hostname()
+	if err != nil {
+		return nil, err
+	}
+	return &audit.Scanner{
+		Engine: engine, Cache: mgr.GetCache(), Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Mapper: mgr.GetRESTMapper(),
+		Kube: kube, Namespace: ownNamespace(), LeaseName: "doris-admission-audit", Identity: identity + "_" + string(uuid.NewUUID()),
+		Interval: opts.auditInterval, ExcludeNamespaces: opts.excludeNamespaces, Log: ctrl.Log.WithName("audit"),
+	}, nil
 }
 
 // newClusterEngine is an engine on the manager's caches, the cluster's kinds

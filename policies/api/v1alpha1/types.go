@@ -161,6 +161,25 @@ type PolicyStatus struct {
 	// with the field that holds each.
 	// +optional
 	TypeChecking *admissionregistrationv1.TypeChecking `json:"typeChecking,omitempty"`
+
+	// audit is what the last background scan found among the objects that
+	// already exist: how many the policy fails, as listed in the PolicyReports.
+	// +optional
+	Audit *AuditStatus `json:"audit,omitempty"`
+}
+
+// AuditStatus counts the existing objects a policy passes and fails.
+type AuditStatus struct {
+	// violations is how many existing objects fail the policy (for a
+	// MutatingPolicy: lack what it would add).
+	Violations int32 `json:"violations"`
+	// warnings is how many fail a validation whose action is Warn.
+	// +optional
+	Warnings int32 `json:"warnings,omitempty"`
+	// passes is how many match the policy and pass it.
+	Passes int32 `json:"passes"`
+	// lastScan is when these counts were taken.
+	LastScan metav1.Time `json:"lastScan"`
 }
 
 // ConditionReady is the condition type that says a policy is enforced.

@@ -1,0 +1,342 @@
+package audit
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes"
+	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/client-go/util/workqueue"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/doris-admission/doris-admission/policies"
+)
+
+// flushEvery is how often changed reports are written: often enough to be
+// current, rarely enough that a scan of thousands of objects writes each
+// report a few times, not once per object.
+const flushEvery = 2 * time.Second
+
+// syncTimeout bounds the wait for a new kind's objects to be read.
+const syncTimeout = 30 * time.Second
+
+// Scanner evaluates the policies on the objects that already exist, from the
+// informer cache, and keeps the PolicyReports and the policies' audit status
+// current: at start, when the policies change, when an object changes, and
+// every Interval. One replica scans: the one holding the lease. Losing the
+// lease stops the scan, never the webhook.
+type Scanner struct {
+	Engine *policies.Engine
+	// Cache holds the scanned objects; Client writes reports and statuses;
+	// Reader reads the reports back without a cache.
+	Cache  cache.Cache
+	Client client.Client
+	Reader client.Reader
+	Mapper meta.RESTMapper
+	// Kube and Namespace/LeaseName are for the lease.
+	Kube      kubernetes.Interface
+	Namespace string
+	LeaseName string
+	Identity  string
+	// Interval between full scans; 0: only at start and on changes.
+	Interval time.Duration
+	// ExcludeNamespaces are never scanned, as the webhooks never see them.
+	ExcludeNamespaces []string
+	Log               logr.Logger
+
+	changed chan struct{}
+	mu      sync.Mutex
+	queue   workqueue.TypedRateLimitingInterface[objectKey] // nil while not leading
+	objects map[objectKey]objectResults
+	dirty   map[string]bool // namespaces whose report changed; "" is the cluster report
+	watched map[schema.GroupVersionKind]bool
+	counts  map[string]counts // last written audit status, by kind/name
+}
+
+// objectKey identifies a scanned object.
+type objectKey struct {
+	gvk             schema.GroupVersionKind
+	namespace, name string
+}
+
+// NeedLeaderElection is false: the scanner elects itself with its own
+// lease, so that losing it stops the scan and not the whole server.
+func (s *Scanner) NeedLeaderElection() bool { return false }
+
+// PoliciesChanged asks for a full scan; it is the policy controller's OnLoad.
+func (s *Scanner) PoliciesChanged(context.Context) error {
+	s.init()
+	select {
+	case s.changed <- struct{}{}:
+	default: // a scan is already asked for
+	}
+	return nil
+}
+
+func (s *Scanner) init() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.changed == nil {
+		s.changed = make(chan struct{}, 1)
+		s.watched = map[schema.GroupVersionKind]bool{}
+	}
+}
+
+// Start runs for leadership until ctx ends, scanning while it leads.
+func (s *Scanner) Start(ctx context.Context) error {
+	s.init()
+	lock := &resourcelock.LeaseLock{
+		LeaseMeta:  metav1.ObjectMeta{Namespace: s.Namespace, Name: s.LeaseName},
+		Client:     s.Kube.CoordinationV1(),
+		LockConfig: resourcelock.ResourceLockConfig{Identity: s.Identity},
+	}
+	for ctx.Err() == nil {
+		elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
+			Lock: lock, LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
+			ReleaseOnCancel: true, Name: s.LeaseName,
+			Callbacks: leaderelection.LeaderCallbacks{
+				OnStartedLeading: s.lead,
+				OnStoppedLeading: func() {
+					s.Log.Info("stopped scanning: another replica holds the lease", "lease", s.Namespace+"/"+s.LeaseName)
+				},
+			},
+		})
+		if err != nil {
+			return err
+		}
+		elector.Run(ctx)
+	}
+	return nil
+}
+
+// lead scans until ctx ends (leadership lost or shutdown).
+func (s *Scanner) lead(ctx context.Context) {
+	s.Log.Info("scanning existing objects", "lease", s.Namespace+"/"+s.LeaseName)
+	queue := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[objectKey]())
+	s.mu.Lock()
+	s.queue, s.objects, s.dirty, s.counts = queue, map[objectKey]objectResults{}, map[string]bool{}, map[string]counts{}
+	s.mu.Unlock()
+	defer func() {
+		queue.ShutDown()
+		s.mu.Lock()
+		s.queue = nil
+		s.mu.Unlock()
+	}()
+	go s.work(ctx, queue)
+	s.fullScan(ctx)
+	var every <-chan time.Time
+	if s.Interval > 0 {
+		ticker := time.NewTicker(s.Interval)
+		defer ticker.Stop()
+		every = ticker.C
+	}
+	flush := time.NewTicker(flushEvery)
+	defer flush.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.changed:
+			s.fullScan(ctx)
+		case <-every:
+			s.fullScan(ctx)
+		case <-flush.C:
+			if queue.Len() == 0 || s.pending() > 0 {
+				s.flush(ctx)
+			}
+		}
+	}
+}
+
+// pending is how many reports wait to be written.
+func (s *Scanner) pending() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.dirty)
+}
+
+// fullScan queues every object of every kind the policies match, and drops
+// the results of kinds no policy matches any more.
+func (s *Scanner) fullScan(ctx context.Context) {
+	kinds := Kinds(s.Engine, s.Mapper)
+	for _, gvk := range kinds {
+		if err := s.watch(ctx, gvk); err != nil {
+			s.Log.Error(err, "cannot scan this kind; its objects are left out of the reports", "kind", gvk.String())
+			continue
+		}
+		list := &unstructured.UnstructuredList{}
+		list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+		if err := s.Cache.List(ctx, list); err != nil {
+			s.Log.Error(err, "listing from the cache failed", "kind", gvk.String())
+			continue
+		}
+		for i := range list.Items {
+			s.enqueue(gvk, &list.Items[i])
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for key := range s.objects {
+		if !slices.Contains(kinds, key.gvk) {
+			delete(s.objects, key)
+			s.dirty[key.namespace] = true
+		}
+	}
+}
+
+// Kinds are the kinds the engine's policies name exactly; wildcard rules
+// are left out, as they would take in every kind of the cluster.
+func Kinds(engine *policies.Engine, mapper meta.RESTMapper) []schema.GroupVersionKind {
+	mutating, validating := engine.Rules()
+	var out []schema.GroupVersionKind
+	for _, rule := range append(mutating, validating...) {
+		for _, gvk := range ruleKinds(mapper, rule) {
+			if !slices.Contains(out, gvk) {
+				out = append(out, gvk)
+			}
+		}
+	}
+	return out
+}
+
+func ruleKinds(mapper meta.RESTMapper, rule admissionregistrationv1.RuleWithOperations) []schema.GroupVersionKind {
+	var out []schema.GroupVersionKind
+	for _, group := range rule.APIGroups {
+		for _, version := range rule.APIVersions {
+			for _, resource := range rule.Resources {
+				if group == "*" || version == "*" || resource == "*" || strings.Contains(resource, "/") {
+					continue
+				}
+				if gvk, err := mapper.KindFor(schema.GroupVersionResource{Group: group, Version: version, Resource: resource}); err == nil {
+					out = append(out, gvk)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// watch makes sure changes to objects of gvk are scanned as they happen.
+func (s *Scanner) watch(ctx context.Context, gvk schema.GroupVersionKind) error {
+	s.mu.Lock()
+	watched := s.watched[gvk]
+	s.mu.Unlock()
+	if watched {
+		return nil
+	}
+	probe := &unstructured.Unstructured{}
+	probe.SetGroupVersionKind(gvk)
+	informer, err := s.Cache.GetInformer(ctx, probe, cache.BlockUntilSynced(false))
+	if err != nil {
+		return err
+	}
+	// An informer that cannot list (no permission) never syncs: give up on
+	// the kind for this scan rather than wait for ever.
+	synced, cancel := context.WithTimeout(ctx, syncTimeout)
+	defer cancel()
+	if !toolscache.WaitForCacheSync(synced.Done(), informer.HasSynced) {
+		return fmt.Errorf("the objects of %s could not be read within %s; check that the server may list and watch them", gvk.Kind, syncTimeout)
+	}
+	onChange := func(obj any) {
+		if o, ok := obj.(*unstructured.Unstructured); ok {
+			s.enqueue(gvk, o)
+		} else if tombstone, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+			if o, ok := tombstone.Obj.(*unstructured.Unstructured); ok {
+				s.enqueue(gvk, o)
+			}
+		}
+	}
+	if _, err := informer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    onChange,
+		UpdateFunc: func(_, obj any) { onChange(obj) },
+		DeleteFunc: onChange,
+	}); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.watched[gvk] = true
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *Scanner) enqueue(gvk schema.GroupVersionKind, obj *unstructured.Unstructured) {
+	if slices.Contains(s.ExcludeNamespaces, obj.GetNamespace()) {
+		return
+	}
+	s.mu.Lock()
+	queue := s.queue
+	s.mu.Unlock()
+	if queue != nil {
+		queue.Add(objectKey{gvk: gvk, namespace: obj.GetNamespace(), name: obj.GetName()})
+	}
+}
+
+// work evaluates queued objects until the queue shuts down.
+func (s *Scanner) work(ctx context.Context, queue workqueue.TypedRateLimitingInterface[objectKey]) {
+	for {
+		key, shutdown := queue.Get()
+		if shutdown {
+			return
+		}
+		if err := s.scan(ctx, key); err != nil {
+			s.Log.Error(err, "scanning an object failed; trying again", "kind", key.gvk.Kind, "namespace", key.namespace, "name", key.name)
+			queue.AddRateLimited(key)
+		} else {
+			queue.Forget(key)
+		}
+		queue.Done(key)
+	}
+}
+
+// scan evaluates one object and records its results.
+func (s *Scanner) scan(ctx context.Context, key objectKey) error {
+	obj := &unstructured.Unstructured{}
+	obj.SetGroupVersionKind(key.gvk)
+	err := s.Cache.Get(ctx, client.ObjectKey{Namespace: key.namespace, Name: key.name}, obj)
+	if apierrors.IsNotFound(err) {
+		s.mu.Lock()
+		if _, ok := s.objects[key]; ok {
+			delete(s.objects, key)
+			s.dirty[key.namespace] = true
+		}
+		s.mu.Unlock()
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	found, err := s.Engine.Audit(ctx, obj)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	previous := s.objects[key]
+	next := newResults(obj, found, previous.results, time.Now())
+	if len(next.results) == 0 {
+		if _, ok := s.objects[key]; ok {
+			delete(s.objects, key)
+			s.dirty[key.namespace] = true
+		}
+		return nil
+	}
+	if !slices.EqualFunc(previous.results, next.results, Result.same) {
+		s.dirty[key.namespace] = true
+	}
+	s.objects[key] = next
+	return nil
+}
