@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-logr/logr"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -175,7 +176,7 @@ func (s *Scanner) fullScan(ctx context.Context) {
 	kinds := Kinds(s.Engine, s.Mapper)
 	for _, gvk := range kinds {
 		if err := s.watch(ctx, gvk); err != nil {
-			s.Log.Error(err, "cannot scan this kind; its objects are left out of the reports", "kind", gvk.String())
+			s.Log.Info("objects of this kind are left out of the reports", "kind", gvk.String(), "reason", err.Error())
 			continue
 		}
 		list := &unstructured.UnstructuredList{}
@@ -238,6 +239,9 @@ func (s *Scanner) watch(ctx context.Context, gvk schema.GroupVersionKind) error 
 	if watched {
 		return nil
 	}
+	if err := s.mayWatch(ctx, gvk); err != nil {
+		return err
+	}
 	probe := &unstructured.Unstructured{}
 	probe.SetGroupVersionKind(gvk)
 	informer, err := s.Cache.GetInformer(ctx, probe, cache.BlockUntilSynced(false))
@@ -270,6 +274,29 @@ func (s *Scanner) watch(ctx context.Context, gvk schema.GroupVersionKind) error 
 	s.mu.Lock()
 	s.watched[gvk] = true
 	s.mu.Unlock()
+	return nil
+}
+
+// mayWatch asks the API server whether the server may list and watch the
+// objects of gvk: an informer that may not would retry and fail for ever.
+func (s *Scanner) mayWatch(ctx context.Context, gvk schema.GroupVersionKind) error {
+	mapping, err := s.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if err != nil {
+		return err
+	}
+	for _, verb := range []string{"list", "watch"} {
+		review, err := s.Kube.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
+			Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{
+				Verb: verb, Group: gvk.Group, Version: gvk.Version, Resource: mapping.Resource.Resource,
+			}},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			return err
+		}
+		if !review.Status.Allowed {
+			return fmt.Errorf("the server's account may not %s %s: grant it list and watch on %s to have them scanned", verb, mapping.Resource.GroupResource(), mapping.Resource.GroupResource())
+		}
+	}
 	return nil
 }
 

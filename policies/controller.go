@@ -114,17 +114,19 @@ func (c *Controller) updateStatus(ctx context.Context, l Loaded) error {
 		obj, status = l.Validating.DeepCopy(), &l.Validating.Status
 	}
 	next := statusFor(l, obj.GetGeneration(), status.Conditions)
-	next.Audit = status.Audit // the background scan's, kept as it is
+	next.Audit = status.Audit // the background scan's
 	if equality.Semantic.DeepEqual(*status, next) {
 		return nil
 	}
+	// A merge patch: the background scan writes status.audit alongside.
+	patch := client.MergeFrom(obj.DeepCopyObject().(client.Object))
 	switch o := obj.(type) {
 	case *v1alpha1.MutatingPolicy:
 		o.Status = next
 	case *v1alpha1.ValidatingPolicy:
 		o.Status = next
 	}
-	if err := c.Client.Status().Update(ctx, obj); err != nil {
+	if err := c.Client.Status().Patch(ctx, obj, patch); err != nil {
 		return fmt.Errorf("updating the status of %s %s: %w", l.Kind(), l.Name(), err)
 	}
 	return nil
