@@ -346,6 +346,12 @@ func (s *Scanner) scan(ctx context.Context, key objectKey) error {
 	if err != nil {
 		return err
 	}
+	return s.record(ctx, key, obj)
+}
+
+// record evaluates obj and keeps its results, marking its report changed
+// when they differ from the last ones.
+func (s *Scanner) record(ctx context.Context, key objectKey, obj *unstructured.Unstructured) error {
 	found, err := s.Engine.Audit(ctx, obj)
 	if err != nil {
 		return err
