@@ -30,7 +30,7 @@ func scanObjects(n int) []*unstructured.Unstructured {
 		objects[i] = &unstructured.Unstructured{Object: map[string]any{
 			"apiVersion": "v1", "kind": "Service",
 			"metadata": map[string]any{"name": fmt.Sprintf("svc-%d", i), "namespace": namespace, "uid": fmt.Sprint(i)},
-			"spec": map[string]any{"type": "NodePort", "ports": []any{map[string]any{"port": int64(80), "nodePort": int64(30000 + i%2700)}}},
+			"spec":     map[string]any{"type": "NodePort", "ports": []any{map[string]any{"port": int64(80), "nodePort": int64(30000 + i%2700)}}},
 		}}
 	}
 	return objects
