@@ -114,7 +114,12 @@ func (d *demo) startControlPlane(ctx context.Context) error {
 	if d.kube, err = kubernetes.NewForConfig(env.Config); err != nil {
 		return fmt.Errorf("connecting to the API server: %w", err)
 	}
-	d.printf("   Up at %s in %s, with the CRDs MutatingPolicy and ValidatingPolicy from deploy/crds.\n", env.Config.Host, since(start))
+	var kinds []string
+	for _, crd := range env.CRDs {
+		kinds = append(kinds, crd.Spec.Names.Kind)
+	}
+	slices.Sort(kinds)
+	d.printf("   Up at %s in %s, with the CRDs of deploy/crds: %s.\n", env.Config.Host, since(start), strings.Join(kinds, ", "))
 	return ctx.Err()
 }
 
