@@ -22,7 +22,7 @@ test:
 generate:
 	$(GO) tool controller-gen object paths=./policies/api/...
 	$(GO) tool controller-gen crd paths=./policies/api/... output:crd:dir=deploy/crds
-	cp deploy/crds/policies.doris-admission.io_*.yaml deploy/helm/doris-admission/crds/
+	cp deploy/crds/*_*.yaml deploy/helm/doris-admission/crds/
 
 ## schemas: refresh the embedded OpenAPI schemas from the source-built kube-apiserver.
 schemas:
@@ -41,3 +41,27 @@ helm-lint:
 	helm=$$(bash tools/helm/build.sh) && \
 	"$$helm" lint --strict deploy/helm/doris-admission --set certificates.mode=self-managed && \
 	"$$helm" lint --strict deploy/helm/doris-admission --set certificates.mode=cert-manager
+
+## demo: a throwaway control plane with doris-admission in front of it; applies deploy/examples
+## and explains what was added and what was refused. DEMO_KEEP=1 keeps it running until Ctrl-C.
+## Built and exec'd rather than go run, so Ctrl-C reaches the demo alone and its exit status is make's.
+.PHONY: demo
+demo:
+	assets=$$(bash test/controlplane/build.sh) && \
+	$(GO) build -o .cache/demo/demo ./hack/demo && \
+	KUBEBUILDER_ASSETS="$$assets" DEMO_KEEP="$(DEMO_KEEP)" exec .cache/demo/demo
+
+## image: the container image (Dockerfile) as $(IMAGE):$(VERSION) and $(IMAGE):latest; needs docker.
+IMAGE ?= doris-admission/doris-admission
+.PHONY: image
+image:
+	@command -v docker >/dev/null 2>&1 || { \
+	  echo "make image: docker is not installed here (or not on PATH), so the image was not built."; \
+	  echo "Install Docker, or build the same Dockerfile with another engine, for example:"; \
+	  echo "  podman build --build-arg VERSION=$(VERSION) -t $(IMAGE):$(VERSION) ."; \
+	  exit 1; }
+	@docker info >/dev/null 2>&1 || { \
+	  echo "make image: docker is installed but its daemon does not answer (docker info failed), so the image was not built."; \
+	  echo "Start Docker (or point DOCKER_HOST at a running daemon) and run make image again."; \
+	  exit 1; }
+	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE):$(VERSION) -t $(IMAGE):latest .
