@@ -22,6 +22,8 @@ type Options struct {
 	Port int
 	// CertDir holds tls.crt and tls.key; a rotated pair is picked up without a restart.
 	CertDir string
+	// Draining, when it says true, makes every response close its connection.
+	Draining func() bool
 }
 
 // NewServer returns a webhook server that answers /mutate and /validate with
@@ -33,7 +35,7 @@ func NewServer(opts Options, engine *policies.Engine) webhook.Server {
 		CertDir: opts.CertDir,
 		TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.MinVersion = tls.VersionTLS12 }},
 	})
-	server.Register(MutatePath, strictReviews(&webhook.Admission{Handler: &Handler{Name: "mutate", Decide: mutator{engine}.decide}}))
-	server.Register(ValidatePath, strictReviews(&webhook.Admission{Handler: &Handler{Name: "validate", Decide: validator{engine}.decide}}))
+	server.Register(MutatePath, closeWhenDraining(opts.Draining, strictReviews(&webhook.Admission{Handler: &Handler{Name: "mutate", Decide: mutator{engine}.decide}})))
+	server.Register(ValidatePath, closeWhenDraining(opts.Draining, strictReviews(&webhook.Admission{Handler: &Handler{Name: "validate", Decide: validator{engine}.decide}})))
 	return server
 }

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -43,6 +45,7 @@ type serveOptions struct {
 	metricsAddress    string
 	probeAddress      string
 	shutdownTimeout   time.Duration
+	shutdownDelay     time.Duration
 	audit             bool
 	auditInterval     time.Duration
 	log               zap.Options
@@ -73,6 +76,7 @@ SIGTERM: requests in flight are answered before it exits.`,
 	flags.StringVar(&opts.metricsAddress, "metrics-bind-address", ":8080", "address serving Prometheus /metrics; \"0\" turns it off")
 	flags.StringVar(&opts.probeAddress, "health-probe-bind-address", ":8081", "address serving /healthz and /readyz")
 	flags.DurationVar(&opts.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to wait for requests in flight on SIGTERM")
+	flags.DurationVar(&opts.shutdownDelay, "shutdown-delay", 5*time.Second, "on SIGTERM, how long to go on answering, not ready, before stopping: the time the Service's endpoints take to drop this pod")
 	opts.policies.bindFlags(cmd)
 	opts.certs.bindFlags(cmd)
 	flags.StringVar(&opts.webhookConfig, "webhook-configuration", "doris-admission", "name of the MutatingWebhookConfiguration and ValidatingWebhookConfiguration whose rules the server keeps equal to the policies' rules; empty: leave them alone")
@@ -88,7 +92,8 @@ SIGTERM: requests in flight are answered before it exits.`,
 
 // runServe starts the webhook server and the policy controller, and blocks
 // until ctx ends and the requests in flight are answered.
-func runServe(ctx context.Context, opts serveOptions) error {
+func runServe(signalled context.Context, opts serveOptions) error {
+	ctx, draining := afterDrainDelay(signalled, opts.shutdownDelay)
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts.log)))
 	static, err := opts.policies.load(ownNamespace(), nil)
 	if err != nil {
@@ -114,6 +119,7 @@ func runServe(ctx context.Context, opts serveOptions) error {
 	if err != nil {
 		return err
 	}
+	opts.webhook.Draining = draining
 	server := webhook.NewServer(opts.webhook, engine)
 	configurations := &webhook.Configurations{
 		Reader: mgr.GetAPIReader(), Writer: mgr.GetClient(),
@@ -150,6 +156,7 @@ func runServe(ctx context.Context, opts serveOptions) error {
 		// Ready once the HTTPS listener answers and the policies are loaded.
 		mgr.AddReadyzCheck("webhook", server.StartedChecker()),
 		mgr.AddReadyzCheck("policies", controller.Ready),
+		mgr.AddReadyzCheck("shutdown", notDraining(draining)),
 	); err != nil {
 		return fmt.Errorf("setting up the server: %w", err)
 	}
@@ -181,6 +188,34 @@ func newManager(opts serveOptions) (ctrl.Manager, error) {
 		return nil, fmt.Errorf("setting up the server: %w", err)
 	}
 	return mgr, nil
+}
+
+// afterDrainDelay returns a context that ends delay after signalled does, and
+// a function that says whether signalled has ended. In between the server
+// still answers, not ready and closing each connection after its response: a
+// Service stops sending it new connections once it is not ready, and the
+// requests already on their way are not refused.
+func afterDrainDelay(signalled context.Context, delay time.Duration) (context.Context, func() bool) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(signalled))
+	var stopping atomic.Bool
+	go func() {
+		<-signalled.Done()
+		stopping.Store(true)
+		ctrl.Log.Info("stopping: not ready any more, answering for the shutdown delay first", "delay", delay.String())
+		time.Sleep(delay)
+		cancel()
+	}()
+	return ctx, stopping.Load
+}
+
+// notDraining is a readiness check that fails once the server is draining.
+func notDraining(draining func() bool) healthz.Checker {
+	return func(*http.Request) error {
+		if draining() {
+			return errors.New("shutting down")
+		}
+		return nil
+	}
 }
 
 // newScanner is the background scan of existing objects.

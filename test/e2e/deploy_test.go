@@ -3,6 +3,7 @@ package e2e
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -74,6 +75,64 @@ spec:
 	for _, s := range []*serverProcess{server, certServer} {
 		if strings.Contains(s.log(), "forbidden") {
 			t.Errorf("the server was refused something with the shipped RBAC:\n%s", s.log())
+		}
+	}
+	checkGrantsNoMore(t)
+}
+
+// checkGrantsNoMore lists, with kubectl auth can-i --list, what the
+// ServiceAccount may do in its namespace and cluster-wide, and compares it
+// with exactly what the server reads and writes.
+func checkGrantsNoMore(t *testing.T) {
+	t.Helper()
+	out, err := suite.kubectl("auth", "can-i", "--list", "-n", "doris-admission", "--as", "system:serviceaccount:doris-admission:doris-admission")
+	if err != nil {
+		t.Fatalf("kubectl auth can-i --list: %v\n%s", err, out)
+	}
+	// Resources, Non-Resource URLs, Resource Names, Verbs.
+	row := regexp.MustCompile(`^(\S+)\s+\[([^\]]*)\]\s+(\[[^\]]*\])\s+(\[[^\]]*\])$`)
+	got := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
+		m := row.FindStringSubmatch(strings.TrimSpace(line))
+		if m == nil {
+			continue // non-resource URLs every account may read
+		}
+		got[m[1]+" "+m[3]] = m[4]
+	}
+	want := map[string]string{
+		// What every authenticated account may do.
+		"selfsubjectreviews.authentication.k8s.io []":      "[create]",
+		"selfsubjectaccessreviews.authorization.k8s.io []": "[create]",
+		"selfsubjectrulesreviews.authorization.k8s.io []":  "[create]",
+		"clustertrustbundles.certificates.k8s.io []":       "[list watch]",
+		// The server's.
+		"mutatingpolicies.policies.doris-admission.io []":                                "[get list watch]",
+		"validatingpolicies.policies.doris-admission.io []":                              "[get list watch]",
+		"mutatingpolicies.policies.doris-admission.io/status []":                         "[update patch]",
+		"validatingpolicies.policies.doris-admission.io/status []":                       "[update patch]",
+		"mutatingwebhookconfigurations.admissionregistration.k8s.io []":                  "[list watch]",
+		"validatingwebhookconfigurations.admissionregistration.k8s.io []":                "[list watch]",
+		"mutatingwebhookconfigurations.admissionregistration.k8s.io [doris-admission]":   "[get update]",
+		"validatingwebhookconfigurations.admissionregistration.k8s.io [doris-admission]": "[get update]",
+		"namespaces []":                                      "[get list watch]",
+		"services []":                                        "[get list watch]",
+		"configmaps []":                                      "[get list watch]",
+		"statefulsets.apps []":                               "[list watch]",
+		"policyreports.wgpolicyk8s.io []":                    "[get create update delete]",
+		"clusterpolicyreports.wgpolicyk8s.io []":             "[get create update delete]",
+		"secrets []":                                         "[create]",
+		"secrets [doris-admission-tls]":                      "[get update]",
+		"leases.coordination.k8s.io []":                      "[create]",
+		"leases.coordination.k8s.io [doris-admission-audit]": "[get update]",
+	}
+	for key, verbs := range got {
+		if want[key] != verbs {
+			t.Errorf("the ServiceAccount may %s on %s; the server needs %q", verbs, key, want[key])
+		}
+	}
+	for key, verbs := range want {
+		if _, ok := got[key]; !ok {
+			t.Errorf("the ServiceAccount may not %s on %s", verbs, key)
 		}
 	}
 }

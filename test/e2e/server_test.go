@@ -102,6 +102,11 @@ func (s *serverProcess) terminate(timeout time.Duration) error {
 
 // stop ends the process however it can.
 func (s *serverProcess) stop() {
+	select {
+	case <-s.exited:
+		return // stopped already, by the test
+	default:
+	}
 	if err := s.terminate(30 * time.Second); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: doris-admission stopped with %v\nserver log:\n%s\n", err, s.log())
 	}
