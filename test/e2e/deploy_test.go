@@ -104,7 +104,7 @@ func checkGrantsNoMore(t *testing.T) {
 		"selfsubjectreviews.authentication.k8s.io []":      "[create]",
 		"selfsubjectaccessreviews.authorization.k8s.io []": "[create]",
 		"selfsubjectrulesreviews.authorization.k8s.io []":  "[create]",
-		"clustertrustbundles.certificates.k8s.io []":       "[list watch]",
+		"clustertrustbundles.certificates.k8s.io []":       "[get list watch]",
 		// The server's.
 		"mutatingpolicies.policies.doris-admission.io []":                                "[get list watch]",
 		"validatingpolicies.policies.doris-admission.io []":                              "[get list watch]",
