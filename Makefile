@@ -65,3 +65,11 @@ image:
 	  echo "Start Docker (or point DOCKER_HOST at a running daemon) and run make image again."; \
 	  exit 1; }
 	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE):$(VERSION) -t $(IMAGE):latest .
+
+## soak: the webhook server under a steady loopback load for SOAK_DURATION at SOAK_RATE
+## requests per second; prints requests, errors and memory, and fails on any error or growth.
+SOAK_DURATION ?= 10m
+SOAK_RATE ?= 500
+.PHONY: soak
+soak:
+	SOAK_DURATION=$(SOAK_DURATION) SOAK_RATE=$(SOAK_RATE) $(GO) test -count=1 -timeout 0 -run TestSoak -v ./test/soak
