@@ -4,17 +4,14 @@
 package policytest
 
 import (
-	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
 	"github.com/doris-admission/doris-admission/policies"
@@ -142,35 +139,23 @@ func Find(path string) ([]*Suite, error) {
 
 // readSuites decodes the PolicyTest documents of one file, strictly.
 func readSuites(file string) ([]*Suite, error) {
-	f, err := os.Open(file)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	reader := utilyaml.NewYAMLReader(bufio.NewReader(f))
+	docs, err := policies.ReadDocuments(file, nil)
+	errs := []error{err}
 	var suites []*Suite
-	var errs []error
-	for index := 1; ; index++ {
-		raw, err := reader.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return suites, fmt.Errorf("%s: document %d: %w", file, index, err)
-		}
-		var head struct {
-			Kind string `json:"kind"`
-		}
-		if yaml.Unmarshal(raw, &head) != nil || head.Kind != Kind {
+	for _, doc := range docs {
+		if doc.Object.GetKind() != Kind {
 			continue
 		}
 		s := &Suite{file: file}
-		if err := yaml.UnmarshalStrict(raw, s); err != nil {
-			errs = append(errs, fmt.Errorf("%s: document %d: %w", file, index, err))
-			continue
+		data, err := json.Marshal(doc.Object.Object)
+		if err == nil {
+			err = yaml.UnmarshalStrict(data, s)
 		}
-		if err := s.check(); err != nil {
-			errs = append(errs, fmt.Errorf("%s: document %d: %w", file, index, err))
+		if err == nil {
+			err = s.check()
+		}
+		if err != nil {
+			errs = append(errs, &policies.DocumentError{Origin: file, Index: doc.Index, Err: err})
 			continue
 		}
 		suites = append(suites, s)

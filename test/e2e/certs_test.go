@@ -183,18 +183,7 @@ func TestCertificateRotationUnderLoad(t *testing.T) {
 			t.Fatalf("the CA was not replaced within a minute (%d applies, %d serving certificates seen)\n%s", applies, len(served), server.log())
 		}
 		applies++
-		out, err := suite.apply(fmt.Sprintf(`
-apiVersion: apps/v1
-kind: StatefulSet
-metadata: {name: rotate-fe, namespace: default, annotations: {apply: "%d"}}
-spec:
-  serviceName: rotate-fe
-  selector: {matchLabels: {app: rotate-fe}}
-  template:
-    metadata: {labels: {app: rotate-fe}}
-    spec:
-      containers: [{name: fe, image: "apache/doris:fe-2.1.7"}]
-`, applies))
+		out, err := suite.apply(plainFE("rotate-fe", "default", applies))
 		if err != nil {
 			t.Fatalf("apply %d failed during the rotation: %v\n%s\nserver log:\n%s", applies, err, out, server.log())
 		}

@@ -134,3 +134,20 @@ func (c *cluster) apply(manifest string) (string, error) {
 	file.Close()
 	return c.kubectl("apply", "-f", file.Name())
 }
+
+// plainFE is a plain Doris FE StatefulSet, as people write it by hand, with
+// an annotation whose value makes each apply an update.
+func plainFE(name, namespace string, apply int) string {
+	return fmt.Sprintf(`
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: %[1]s, namespace: %[2]s, labels: {e2e: plain-fe}, annotations: {apply: "%[3]d"}}
+spec:
+  serviceName: %[1]s
+  selector: {matchLabels: {app: %[1]s}}
+  template:
+    metadata: {labels: {app: %[1]s}}
+    spec:
+      containers: [{name: fe, image: "apache/doris:fe-2.1.7"}]
+`, name, namespace, apply)
+}

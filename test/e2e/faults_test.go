@@ -78,24 +78,14 @@ spec:
 		return ""
 	})
 	t.Cleanup(func() {
-		suite.kubectl("delete", "statefulset,configmap", "-n", faultsNamespace, "-l", "faults-e2e=yes")
+		suite.kubectl("delete", "statefulset", "-n", faultsNamespace, "-l", "e2e=plain-fe")
+		suite.kubectl("delete", "configmap", "-n", faultsNamespace, "-l", "faults-e2e=yes")
 	})
 
 	// Many StatefulSets in one apply; the server dies after the first few.
 	var docs []string
 	for i := range 40 {
-		docs = append(docs, fmt.Sprintf(`
-apiVersion: apps/v1
-kind: StatefulSet
-metadata: {name: faults-fe-%02d, namespace: %s, labels: {faults-e2e: "yes"}}
-spec:
-  serviceName: faults-fe
-  selector: {matchLabels: {app: faults-fe-%02d}}
-  template:
-    metadata: {labels: {app: faults-fe-%02d}}
-    spec:
-      containers: [{name: fe, image: "apache/doris:fe-2.1.7"}]
-`, i, faultsNamespace, i, i))
+		docs = append(docs, plainFE(fmt.Sprintf("faults-fe-%02d", i), faultsNamespace, 0))
 	}
 	type result struct {
 		out string
@@ -107,7 +97,7 @@ spec:
 		applied <- result{out, err}
 	}()
 	eventually(t, 30*time.Second, func() string {
-		out, _ := suite.kubectl("get", "statefulsets", "-n", faultsNamespace, "-l", "faults-e2e=yes", "-o", "name")
+		out, _ := suite.kubectl("get", "statefulsets", "-n", faultsNamespace, "-l", "e2e=plain-fe", "-o", "name")
 		if strings.Count(out, "statefulset") < 3 {
 			return "fewer than 3 StatefulSets stored yet"
 		}
@@ -119,7 +109,7 @@ spec:
 	if res.err == nil || !strings.Contains(res.out, `failed calling webhook "mutate.certs-e2e.doris-admission.io"`) {
 		t.Errorf("the apply must fail and name the webhook it could not call (%v):\n%s", res.err, res.out)
 	}
-	stored, _ := suite.kubectl("get", "statefulsets", "-n", faultsNamespace, "-l", "faults-e2e=yes",
+	stored, _ := suite.kubectl("get", "statefulsets", "-n", faultsNamespace, "-l", "e2e=plain-fe",
 		"-o", `jsonpath={range .items[*]}{.metadata.name} {.spec.template.spec.terminationGracePeriodSeconds} {.spec.template.spec.containers[0].env[*].name}{"\n"}{end}`)
 	lines := strings.Split(strings.TrimSpace(stored), "\n")
 	if len(lines) == 0 || len(lines) == len(docs) {
@@ -143,7 +133,7 @@ spec:
 	if err == nil || !strings.Contains(out, "has the key forbidden") {
 		t.Errorf("the restarted server must deny the ConfigMap (%v):\n%s", err, out)
 	}
-	if out, err := suite.apply(strings.Replace(docs[len(docs)-1], "faults-fe-39", "faults-fe-after", 1)); err != nil {
+	if out, err := suite.apply(plainFE("faults-fe-after", faultsNamespace, 0)); err != nil {
 		t.Fatalf("a StatefulSet after the restart: %v\n%s", err, out)
 	}
 	env, _ := suite.kubectl("get", "statefulset", "-n", faultsNamespace, "faults-fe-after", "-o", "jsonpath={.spec.template.spec.containers[0].env[*].name}")

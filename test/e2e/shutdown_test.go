@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -73,18 +72,7 @@ func TestRollingRestartLosesNothing(t *testing.T) {
 				return
 			default:
 			}
-			out, err := suite.apply(fmt.Sprintf(`
-apiVersion: apps/v1
-kind: StatefulSet
-metadata: {name: rolling-fe, namespace: default, annotations: {apply: "%d"}}
-spec:
-  serviceName: rolling-fe
-  selector: {matchLabels: {app: rolling-fe}}
-  template:
-    metadata: {labels: {app: rolling-fe}}
-    spec:
-      containers: [{name: fe, image: "apache/doris:fe-2.1.7"}]
-`, i))
+			out, err := suite.apply(plainFE("rolling-fe", "default", i))
 			applies.Add(1)
 			if err != nil {
 				failures.Add(1)
