@@ -4,10 +4,12 @@
 package policytest
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -137,8 +139,13 @@ func Find(path string) ([]*Suite, error) {
 	return suites, err
 }
 
-// readSuites decodes the PolicyTest documents of one file, strictly.
+// readSuites decodes the PolicyTest documents of one file, strictly. A file
+// that does not mention the kind is left alone, readable or not: suites sit
+// among resources, some broken on purpose.
 func readSuites(file string) ([]*Suite, error) {
+	if data, err := os.ReadFile(file); err != nil || !bytes.Contains(data, []byte(Kind)) {
+		return nil, err
+	}
 	docs, err := policies.ReadDocuments(file, nil)
 	errs := []error{err}
 	var suites []*Suite
