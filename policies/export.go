@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -11,6 +12,9 @@ import (
 
 	"github.com/google/cel-go/cel"
 	celast "github.com/google/cel-go/common/ast"
+	"github.com/google/cel-go/common/decls"
+	"github.com/google/cel-go/common/operators"
+	"github.com/google/cel-go/parser"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -35,9 +39,15 @@ type Exported struct {
 	// NotExported says why the policy has no native equivalent; "" when it is
 	// exported.
 	NotExported string
-	// Calls are the doris-admission CEL functions the policy calls, in the
-	// order they first appear; a policy that calls any is not exported.
+	// Calls are the doris-admission CEL functions that keep the policy from
+	// being exported, in the order they first appear: those that read the
+	// cluster, and the pure ones where a call cannot be inlined. A policy
+	// that calls any is not exported.
 	Calls []string
+	// Inlined are the pure doris-admission functions (dorisRole,
+	// dorisContainer, dorisPort, dorisConfDir) whose calls the native policy
+	// has written out as plain CEL, in the order they first appear.
+	Inlined []string
 	// Lost says, one sentence each, what the native objects do not carry
 	// over from the policy or do differently.
 	Lost []string
@@ -87,11 +97,14 @@ const ExportHeader = `# Native admissionregistration.k8s.io/v1 admission policie
 `
 
 // Export converts each policy, in evaluation order, to its native admission
-// policy and binding, or says why it cannot be converted. A policy cannot be
-// converted when its expressions call doris-admission's own CEL functions
-// (found by compiling every expression in the plain Kubernetes environment),
-// when its CEL does not compile, or when it uses what native policies do not
-// allow.
+// policy and binding, or says why it cannot be converted. The calls of the
+// pure doris-admission functions (dorisRole, dorisContainer, dorisPort with
+// a constant port name, dorisConfDir) are inlined: replaced by plain CEL
+// that gives the same answers. A policy cannot be converted when its
+// expressions call the other doris-admission functions, which read the
+// cluster (found by compiling every expression in the plain Kubernetes
+// environment), when its CEL does not compile, or when it uses what native
+// policies do not allow.
 func Export(policies []Policy) []Exported {
 	sorted := slices.Clone(policies)
 	slices.SortStableFunc(sorted, comparePolicies)
@@ -101,18 +114,39 @@ func Export(policies []Policy) []Exported {
 	for _, p := range sorted {
 		e := Exported{Policy: p}
 		var reasons []string
-		calls, compileProblems := plainCompile(p)
-		e.Calls = callNames(calls)
-		if len(calls) > 0 {
-			reasons = append(reasons, libraryReason(calls))
+		// The policy's own mistakes are found on the policy as written,
+		// with the pure functions declared: with them undeclared, what
+		// reads their results fails to compile too.
+		calls, compileProblems := plainCompile(p, pureDeclaredEnvSet())
+		native, inlined := inlinePolicy(p)
+		blocking := slices.Concat(calls, inlined.blocked)
+		order := fieldOrder(p)
+		slices.SortStableFunc(blocking, func(a, b libraryCall) int { return order[a.field] - order[b.field] })
+		e.Calls = callNames(blocking)
+		if len(blocking) > 0 {
+			reasons = append(reasons, libraryReason(blocking))
+			reasons = append(reasons, inlined.reasons...)
+		}
+		if len(blocking) == 0 && len(compileProblems) == 0 && len(inlined.functions) > 0 {
+			// What is exported is the inlined CEL: it must compile as the
+			// API server compiles it, which it does unless the builders of
+			// policies/library are wrong.
+			if leftover, problems := plainCompile(native, kubernetesEnvSet()); len(leftover) > 0 || len(problems) > 0 {
+				reasons = append(reasons, inliningReason(inlined.functions, leftover, problems))
+			}
 		}
 		reasons = append(reasons, structuralProblems(p)...)
 		if len(reasons) == 0 && len(compileProblems) == 0 {
 			// The typed check finds what the plain compile cannot: fields
-			// the matched kinds do not have.
+			// the matched kinds do not have; again the policy's own first.
 			compileProblems = checker.Check(p)
+			if len(compileProblems) == 0 && len(inlined.functions) > 0 {
+				if problems := checker.Check(native); len(problems) > 0 {
+					reasons = append(reasons, inliningReason(inlined.functions, nil, problems))
+				}
+			}
 		}
-		if len(calls) == 0 && len(compileProblems) > 0 {
+		if len(blocking) == 0 && len(compileProblems) > 0 {
 			reasons = append(reasons, compileReason(compileProblems))
 		}
 		key := p.Kind() + "/" + p.Name()
@@ -123,10 +157,16 @@ func Export(policies []Policy) []Exported {
 		}
 		if len(reasons) > 0 {
 			e.NotExported = strings.Join(reasons, "; ")
-		} else if p.Mutating != nil {
-			e.Objects, e.Lost = exportMutating(p)
 		} else {
-			e.Objects, e.Lost = exportValidating(p)
+			if p.Mutating != nil {
+				e.Objects, e.Lost = exportMutating(native)
+			} else {
+				e.Objects, e.Lost = exportValidating(native)
+			}
+			e.Inlined = inlined.functions
+			if len(inlined.functions) > 0 {
+				e.Lost = append([]string{inlinedNote(inlined.functions)}, e.Lost...)
+			}
 		}
 		out = append(out, e)
 	}
@@ -183,12 +223,42 @@ func libraryOf(function string) *celLibrary {
 // environment does not declare.
 var undeclaredReference = regexp.MustCompile(`^undeclared reference to '([^']+)'`)
 
+// pureDeclaredEnvSet is the Kubernetes environment with the pure
+// doris-admission functions declared, as the Doris library declares them.
+var pureDeclaredEnvSet = sync.OnceValue(func() *environment.EnvSet {
+	var pure []*decls.FunctionDecl
+	for name, decl := range libraries()[0].env.Functions() {
+		if dorislib.IsPure(name) {
+			pure = append(pure, decl)
+		}
+	}
+	slices.SortFunc(pure, func(a, b *decls.FunctionDecl) int { return strings.Compare(a.Name(), b.Name()) })
+	envSet, err := kubernetesEnvSet().Extend(environment.VersionedOptions{
+		IntroducedVersion: CompatibilityVersion,
+		EnvOptions:        []cel.EnvOption{cel.FunctionDecls(pure...)},
+	})
+	if err != nil {
+		panic("the CEL environment does not build: " + err.Error())
+	}
+	return envSet
+})
+
+// fieldOrder numbers the fields of p's expressions in the order of expressionsOf.
+func fieldOrder(p Policy) map[string]int {
+	order := map[string]int{}
+	for i, e := range expressionsOf(p) {
+		order[e.field] = i
+	}
+	return order
+}
+
 // plainCompile compiles every expression of p as a native policy's would be:
-// in the Kubernetes environment alone, as the API server does when the policy
-// is created. It returns the calls of doris-admission functions, which that
+// in envSet, the Kubernetes environment (with the pure doris-admission
+// functions declared, or not), as the API server does when the policy is
+// created. It returns the calls of doris-admission functions, which that
 // environment does not declare, and every other compile error.
-func plainCompile(p Policy) ([]libraryCall, []ExpressionError) {
-	compiler, err := plugincel.NewCompositedCompiler(kubernetesEnvSet())
+func plainCompile(p Policy, envSet *environment.EnvSet) ([]libraryCall, []ExpressionError) {
+	compiler, err := plugincel.NewCompositedCompiler(envSet)
 	if err != nil {
 		return nil, []ExpressionError{{Field: "spec", Message: fmt.Sprintf("building the CEL environment: %v", err)}}
 	}
@@ -522,4 +592,237 @@ func coversServicesRule(match *admissionregistrationv1.MatchResources) bool {
 		}
 	}
 	return false
+}
+
+// inlining is what inlinePolicy did to a policy's expressions.
+type inlining struct {
+	// functions are the pure functions inlined, in the order first met.
+	functions []string
+	// blocked are the calls of pure functions that are left as they were.
+	blocked []libraryCall
+	// reasons say why, one sentence each, where more can be said than that
+	// the function is doris-admission's.
+	reasons []string
+}
+
+// inlineParser parses CEL as the Kubernetes environment does, but leaves
+// macros (has, exists, map, ...) as the calls they are written as, so an
+// expression unparses as written and a call can be replaced without
+// rewriting the macros' expansions.
+var inlineParser = sync.OnceValue(func() *cel.Env {
+	env, err := libraries()[0].env.Extend(cel.ClearMacros())
+	if err != nil {
+		panic("the CEL environment does not build: " + err.Error())
+	}
+	return env
+})
+
+// inlinePolicy returns a copy of p whose expressions have every call of a
+// pure doris-admission function that can be inlined replaced by its plain
+// CEL (built by policies/library), and says what it did. An expression with
+// nothing to inline is kept as written.
+func inlinePolicy(p Policy) (Policy, *inlining) {
+	in := &inlining{}
+	out := Policy{Origin: p.Origin}
+	var variables []admissionregistrationv1.Variable
+	var conditions []admissionregistrationv1.MatchCondition
+	if p.Mutating != nil {
+		out.Mutating = p.Mutating.DeepCopy()
+		variables, conditions = out.Mutating.Spec.Variables, out.Mutating.Spec.MatchConditions
+	} else {
+		out.Validating = p.Validating.DeepCopy()
+		variables, conditions = out.Validating.Spec.Variables, out.Validating.Spec.MatchConditions
+	}
+	// In the order of expressionsOf, so the first of each is met first.
+	for i := range variables {
+		in.rewrite(fmt.Sprintf("spec.variables[%d].expression", i), &variables[i].Expression)
+	}
+	for i := range conditions {
+		in.rewrite(fmt.Sprintf("spec.matchConditions[%d].expression", i), &conditions[i].Expression)
+	}
+	if out.Mutating != nil {
+		for i, m := range out.Mutating.Spec.Mutations {
+			switch {
+			case m.JSONPatch != nil && m.ApplyConfiguration != nil:
+			case m.JSONPatch != nil:
+				in.rewrite(fmt.Sprintf("spec.mutations[%d].jsonPatch.expression", i), &m.JSONPatch.Expression)
+			case m.ApplyConfiguration != nil:
+				in.rewrite(fmt.Sprintf("spec.mutations[%d].applyConfiguration.expression", i), &m.ApplyConfiguration.Expression)
+			}
+		}
+		return out, in
+	}
+	for i := range out.Validating.Spec.Validations {
+		v := &out.Validating.Spec.Validations[i]
+		in.rewrite(fmt.Sprintf("spec.validations[%d].expression", i), &v.Expression)
+		if v.MessageExpression != "" {
+			in.rewrite(fmt.Sprintf("spec.validations[%d].messageExpression", i), &v.MessageExpression)
+		}
+	}
+	for i := range out.Validating.Spec.AuditAnnotations {
+		in.rewrite(fmt.Sprintf("spec.auditAnnotations[%d].valueExpression", i), &out.Validating.Spec.AuditAnnotations[i].ValueExpression)
+	}
+	return out, in
+}
+
+// rewrite inlines the calls in the expression *expression of field. On the
+// parsed expression, each call of a pure function, innermost first, is
+// replaced by the parsed CEL of its library builder, for the arguments as
+// they are by then; the result is unparsed. An expression that does not
+// parse is left for the compile to report.
+func (in *inlining) rewrite(field string, expression *string) {
+	parsed, issues := inlineParser().Parse(*expression)
+	if issues.Err() != nil {
+		return
+	}
+	tree := parsed.NativeRep()
+	info := tree.SourceInfo()
+	changed := false
+	celast.PostOrderVisit(tree.Expr(), celast.NewExprVisitor(func(e celast.Expr) {
+		if e.Kind() != celast.CallKind {
+			return
+		}
+		call := e.AsCall()
+		function := call.FunctionName()
+		if call.IsMemberFunction() || !dorislib.IsPure(function) || len(call.Args()) != arity(function) {
+			// A call with the wrong arguments is the compile's to report.
+			return
+		}
+		text, reason := inlineCall(call, info)
+		var replacement *cel.Ast
+		if reason == "" {
+			var issues *cel.Issues
+			if replacement, issues = inlineParser().Parse(text); issues.Err() != nil {
+				reason = fmt.Sprintf("the plain CEL of %s does not parse (a mistake in doris-admission): %v", function, issues.Err())
+			}
+		}
+		if reason != "" {
+			in.blocked = append(in.blocked, libraryCall{function: function, field: field, library: libraryOf(function)})
+			in.reasons = append(in.reasons, fmt.Sprintf("%s in %s %s", function, field, reason))
+			return
+		}
+		e.SetKindCase(replacement.NativeRep().Expr())
+		changed = true
+		if !slices.Contains(in.functions, function) {
+			in.functions = append(in.functions, function)
+		}
+	}))
+	if !changed {
+		return
+	}
+	text, err := parser.Unparse(tree.Expr(), info, unparseOptions...)
+	if err != nil {
+		// Not expected: the tree was parsed and holds only parsed trees.
+		in.reasons = append(in.reasons, fmt.Sprintf("%s cannot be written out after inlining: %v", field, err))
+		for _, function := range in.functions {
+			in.blocked = append(in.blocked, libraryCall{function: function, field: field, library: libraryOf(function)})
+		}
+		return
+	}
+	*expression = text
+}
+
+// arity is the number of arguments of a pure function.
+func arity(function string) int {
+	if function == "dorisPort" {
+		return 2
+	}
+	return 1
+}
+
+// inlineCall is the plain CEL of a call of a pure function, or "" and why it
+// cannot be inlined.
+func inlineCall(call celast.CallExpr, info *celast.SourceInfo) (string, string) {
+	args := call.Args()
+	object, err := parser.Unparse(args[0], info)
+	if err != nil {
+		return "", fmt.Sprintf("cannot be written out: %v", err)
+	}
+	switch call.FunctionName() {
+	case "dorisRole":
+		return dorislib.RoleCEL(object), ""
+	case "dorisContainer":
+		return dorislib.ContainerCEL(object), ""
+	case "dorisConfDir":
+		return dorislib.ConfDirCEL(object), ""
+	}
+	return inlinePort(object, args[1], info)
+}
+
+// inlinePort is the plain CEL of dorisPort(object, name) for a name that is
+// a constant, or a choice (c ? a : b) between names that are: the choice
+// is made first, then the port of the chosen name is read.
+func inlinePort(object string, name celast.Expr, info *celast.SourceInfo) (string, string) {
+	switch {
+	case name.Kind() == celast.LiteralKind:
+		if s, ok := name.AsLiteral().Value().(string); ok {
+			text, err := dorislib.PortCEL(object, s)
+			if err != nil {
+				return "", fmt.Sprintf("cannot be inlined: %v (the Doris ports are %s)", err, strings.Join(dorisPortNames(), ", "))
+			}
+			return text, ""
+		}
+	case name.Kind() == celast.CallKind && name.AsCall().FunctionName() == operators.Conditional && len(name.AsCall().Args()) == 3:
+		args := name.AsCall().Args()
+		condition, err := parser.Unparse(args[0], info)
+		if err != nil {
+			return "", fmt.Sprintf("cannot be written out: %v", err)
+		}
+		ifTrue, reason := inlinePort(object, args[1], info)
+		if reason != "" {
+			return "", reason
+		}
+		ifFalse, reason := inlinePort(object, args[2], info)
+		if reason != "" {
+			return "", reason
+		}
+		return "(" + condition + ") ? (" + ifTrue + ") : (" + ifFalse + ")", ""
+	}
+	text, err := parser.Unparse(name, info)
+	if err != nil {
+		text = "an expression"
+	}
+	return "", fmt.Sprintf("names its port with %s, which is known only when the policy runs: only a call with a constant port name (such as 'query') can be inlined as plain CEL", text)
+}
+
+// dorisPortNames are the names dorisPort knows, in a fixed order.
+func dorisPortNames() []string {
+	names := slices.Collect(maps.Keys(dorislib.DefaultPorts))
+	slices.Sort(names)
+	return names
+}
+
+// inlinedNote says, among what the native policy does differently, that the
+// pure functions are written out.
+func inlinedNote(functions []string) string {
+	return fmt.Sprintf("the calls of doris-admission's %s are inlined: each is written out as the plain CEL that gives the same answer (policies/library/cel.go), so these expressions are longer than in the policy", joinAnd(functions))
+}
+
+// joinAnd joins names as English does: a, b and c.
+func joinAnd(names []string) string {
+	if len(names) <= 1 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+}
+
+// inliningReason says that the inlined CEL does not compile. That is a
+// mistake in doris-admission, not in the policy.
+func inliningReason(functions []string, leftover []libraryCall, problems []ExpressionError) string {
+	detail := ""
+	switch {
+	case len(problems) > 0:
+		detail = firstLine(problems[0].Message) + " in " + problems[0].Field
+	case len(leftover) > 0:
+		detail = "it still calls " + leftover[0].function + " in " + leftover[0].field
+	}
+	return fmt.Sprintf("the plain CEL that %s are inlined as does not compile (%s); this is a mistake in doris-admission: keep enforcing the policy with doris-admission, and report it", joinAnd(functions), detail)
+}
+
+// unparseOptions lay an inlined expression out on lines of about 100
+// characters, broken before &&, || and ?.
+var unparseOptions = []parser.UnparserOption{
+	parser.WrapOnColumn(100),
+	parser.WrapOnOperators(operators.LogicalAnd, operators.LogicalOr, operators.Conditional),
+	parser.WrapAfterColumnLimit(false),
 }

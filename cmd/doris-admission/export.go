@@ -25,10 +25,16 @@ MutatingAdmissionPolicyBinding, each with the policy's name. The binding holds
 the policy's paramRef and validationActions.
 
 The policies from --policies are exported; --builtin adds the built-in ones.
-A policy whose expressions call doris-admission's own CEL functions (dorisRole,
-inventory.nodePortOwners, ...) has no native equivalent: it is not exported,
-and standard error says why, one line per policy. What an exported policy
-loses (such as a validation's fieldPath) is said in comments above it.`,
+The calls of doris-admission's pure CEL functions, which read only the object
+(dorisRole, dorisContainer, dorisConfDir, and dorisPort with a constant port
+name), are inlined: written out as plain CEL that gives the same answers. A
+policy whose expressions call the functions that read the cluster
+(dorisFEService, dorisSelectedPorts, dorisMountedConf,
+inventory.nodePortOwners), or dorisPort with a computed port name, has no
+native equivalent: it is not exported, and standard error says why, one line
+per policy. What an exported policy loses or does differently (such as a
+validation's fieldPath, or the inlined functions) is said in comments above
+it.`,
 		Example: `  doris-admission policy export --policies deploy/examples/policies | kubectl apply -f -
   doris-admission policy export --builtin -o native.yaml`,
 		Args: cobra.NoArgs,

@@ -167,6 +167,238 @@ func TestExportBuiltinExplainsWhatItCannotExport(t *testing.T) {
 	}
 }
 
+// TestExportedBuiltinPoliciesMutateLikeTheEngine exports the built-in
+// policies (those that call only the pure doris-admission functions, which
+// export inlines), applies the native MutatingAdmissionPolicies with their
+// settings ConfigMap, creates the plain FE StatefulSet of
+// deploy/examples/seed-fe-plain.yaml with kubectl create --dry-run=server in
+// kube-system, which doris-admission's webhooks never see, and checks that
+// the API server mutates it exactly as doris-admission mutate does with the
+// same policies alone: grace period, probes, lifecycle hooks, init
+// containers, volumes and mounts, compared after the API server's defaults.
+func TestExportedBuiltinPoliciesMutateLikeTheEngine(t *testing.T) {
+	requireNativeAdmissionPolicies(t)
+	exported, explained, err := exportRun(suite.serverBin, "policy", "export", "--builtin")
+	if err != nil {
+		t.Fatalf("policy export --builtin: %v\n%s", err, explained)
+	}
+	docs := exportDocuments(t, exported)
+	var policies []string
+	for _, doc := range docs {
+		if doc["kind"] == "MutatingAdmissionPolicy" {
+			policies = append(policies, exportString(doc, "metadata", "name"))
+		}
+	}
+	want := []string{"doris-agent", "doris-conf", "doris-grace-period", "doris-hooks", "doris-probes"}
+	if !cmp.Equal(policies, want) {
+		t.Fatalf("exported the MutatingAdmissionPolicies %q, want %q; stderr:\n%s", policies, want, explained)
+	}
+	// The built-in policies read their settings from a ConfigMap in
+	// doris-admission's namespace; here it is kube-system, with every key, as
+	// the export's note asks, since the API server fills in none.
+	for _, doc := range docs {
+		if doc["kind"] == "MutatingAdmissionPolicyBinding" && exportString(doc, "spec", "paramRef", "name") != "" {
+			doc["spec"].(map[string]any)["paramRef"].(map[string]any)["namespace"] = exportNamespace
+		}
+	}
+	var native strings.Builder
+	for _, doc := range docs {
+		data, err := yaml.Marshal(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		native.WriteString("---\n")
+		native.Write(data)
+	}
+	settings, err := os.ReadFile(filepath.Join(repoRoot, "policies", "builtin", "settings", "settings.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	settingsFile := exportTempFile(t, strings.Replace(string(settings), "namespace: doris-admission", "namespace: "+exportNamespace, 1))
+
+	// The FE, in kube-system; mutated by doris-admission offline, with the
+	// built-in policies that are not exported turned off.
+	fe := exportTempFile(t, exportSeedFE(t))
+	var notExported []string
+	for _, line := range strings.Split(strings.TrimSpace(explained), "\n") {
+		if policy, _, ok := strings.Cut(line, ": not exported: "); ok {
+			notExported = append(notExported, strings.Fields(policy)[1])
+		}
+	}
+	mutated, stderr, err := exportRun(suite.serverBin, "mutate", "-f", fe, "--disable-builtin", strings.Join(notExported, ","))
+	if err != nil {
+		t.Fatalf("doris-admission mutate: %v\n%s", err, stderr)
+	}
+	// The API server's defaults, for what doris-admission added, before any
+	// native policy is in force: then nothing else changes the object.
+	engineObject := exportDryRun(t, exportTempFile(t, mutated))
+	before := exportDryRun(t, fe)
+	if cmp.Equal(exportSpec(t, before), exportSpec(t, engineObject)) {
+		t.Fatalf("doris-admission mutate changed nothing:\n%s", mutated)
+	}
+
+	if out, err := suite.kubectl("apply", "-f", settingsFile); err != nil {
+		t.Fatalf("applying the settings: %v\n%s", err, out)
+	}
+	nativeFile := exportTempFile(t, native.String())
+	if out, err := suite.kubectl("apply", "-f", nativeFile); err != nil {
+		t.Fatalf("applying the exported policies: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := suite.kubectl("delete", "-f", nativeFile, "--ignore-not-found"); err != nil {
+			t.Errorf("deleting the exported policies: %v\n%s", err, out)
+		}
+		// The API server drops them asynchronously: wait, so later tests
+		// do not meet them.
+		eventually(t, time.Minute, func() string {
+			if after := exportDryRun(t, fe); !cmp.Equal(exportSpec(t, after), exportSpec(t, before)) {
+				return "the exported policies still mutate the FE"
+			}
+			return ""
+		})
+		suite.kubectl("delete", "-f", settingsFile, "--ignore-not-found")
+	})
+
+	// The API server loads the policies asynchronously: wait until each one
+	// has done its part.
+	var nativeObject map[string]any
+	eventually(t, time.Minute, func() string {
+		nativeObject = exportDryRun(t, fe)
+		pod := exportPod(t, nativeObject)
+		container := pod["containers"].([]any)[0].(map[string]any)
+		var initContainers []string
+		for _, c := range exportList(pod["initContainers"]) {
+			initContainers = append(initContainers, c.(map[string]any)["name"].(string))
+		}
+		inForce := map[string]bool{
+			"doris-grace-period": pod["terminationGracePeriodSeconds"] != float64(30),
+			"doris-agent":        slices.Contains(initContainers, "doris-admission-agent"),
+			"doris-conf":         slices.Contains(initContainers, "doris-admission-conf"),
+			"doris-hooks":        container["lifecycle"] != nil,
+			"doris-probes":       container["startupProbe"] != nil,
+		}
+		for policy, done := range inForce {
+			if !done {
+				return fmt.Sprintf("%s is not in force yet: %v", policy, inForce)
+			}
+		}
+		return ""
+	})
+
+	ours, theirs := exportPod(t, engineObject), exportPod(t, nativeObject)
+	ourContainer, theirContainer := ours["containers"].([]any)[0].(map[string]any), theirs["containers"].([]any)[0].(map[string]any)
+	for _, field := range []struct {
+		name         string
+		ours, theirs any
+	}{
+		{"terminationGracePeriodSeconds", ours["terminationGracePeriodSeconds"], theirs["terminationGracePeriodSeconds"]},
+		{"initContainers", ours["initContainers"], theirs["initContainers"]},
+		{"volumes", ours["volumes"], theirs["volumes"]},
+		{"the FE container's volumeMounts", ourContainer["volumeMounts"], theirContainer["volumeMounts"]},
+		{"the FE container's lifecycle", ourContainer["lifecycle"], theirContainer["lifecycle"]},
+		{"the FE container's startupProbe", ourContainer["startupProbe"], theirContainer["startupProbe"]},
+		{"the FE container's livenessProbe", ourContainer["livenessProbe"], theirContainer["livenessProbe"]},
+		{"the FE container's readinessProbe", ourContainer["readinessProbe"], theirContainer["readinessProbe"]},
+	} {
+		if diff := cmp.Diff(field.ours, field.theirs); diff != "" {
+			t.Errorf("%s (-doris-admission +native):\n%s", field.name, diff)
+		}
+	}
+	// And nothing else differs either.
+	if diff := cmp.Diff(exportSpec(t, engineObject), exportSpec(t, nativeObject)); diff != "" {
+		t.Errorf("the StatefulSet's spec (-doris-admission +native):\n%s", diff)
+	}
+}
+
+// exportSeedFE is the StatefulSet of deploy/examples/seed-fe-plain.yaml, in
+// exportNamespace.
+func exportSeedFE(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(repoRoot, "deploy", "examples", "seed-fe-plain.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, doc := range exportDocuments(t, string(data)) {
+		if doc["kind"] == "StatefulSet" {
+			doc["metadata"].(map[string]any)["namespace"] = exportNamespace
+			out, err := yaml.Marshal(doc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return string(out)
+		}
+	}
+	t.Fatal("deploy/examples/seed-fe-plain.yaml has no StatefulSet")
+	return ""
+}
+
+// exportDocuments are the YAML documents of a stream.
+func exportDocuments(t *testing.T, text string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, doc := range regexp.MustCompile(`(?m)^---\s*$`).Split(text, -1) {
+		var obj map[string]any
+		if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
+			t.Fatalf("reading YAML: %v\n%s", err, doc)
+		}
+		if obj != nil {
+			out = append(out, obj)
+		}
+	}
+	return out
+}
+
+// exportDryRun creates the object of file with kubectl create
+// --dry-run=server and returns what the API server would store.
+func exportDryRun(t *testing.T, file string) map[string]any {
+	t.Helper()
+	stdout, stderr, err := exportRun(suite.kubectlBin, "--kubeconfig", suite.kubeconfig, "create", "--dry-run=server", "-o", "yaml", "-f", file)
+	if err != nil {
+		t.Fatalf("kubectl create --dry-run=server: %v\n%s", err, stderr)
+	}
+	var obj map[string]any
+	if err := yaml.Unmarshal([]byte(stdout), &obj); err != nil {
+		t.Fatalf("reading the object: %v\n%s", err, stdout)
+	}
+	return obj
+}
+
+func exportSpec(t *testing.T, obj map[string]any) map[string]any {
+	t.Helper()
+	spec, ok := obj["spec"].(map[string]any)
+	if !ok {
+		t.Fatalf("the object has no spec: %v", obj)
+	}
+	return spec
+}
+
+// exportPod is the pod template's spec of a StatefulSet.
+func exportPod(t *testing.T, obj map[string]any) map[string]any {
+	t.Helper()
+	template, _ := exportSpec(t, obj)["template"].(map[string]any)
+	pod, ok := template["spec"].(map[string]any)
+	if !ok {
+		t.Fatalf("the object has no pod template: %v", obj)
+	}
+	return pod
+}
+
+func exportList(v any) []any {
+	list, _ := v.([]any)
+	return list
+}
+
+// exportString is the string at a path of obj, or "".
+func exportString(obj map[string]any, path ...string) string {
+	var cur any = obj
+	for _, key := range path {
+		m, _ := cur.(map[string]any)
+		cur = m[key]
+	}
+	s, _ := cur.(string)
+	return s
+}
+
 // requireNativeAdmissionPolicies fails unless the API server serves the
 // admissionregistration.k8s.io/v1 admission policies and bindings.
 func requireNativeAdmissionPolicies(t *testing.T) {
