@@ -19,5 +19,8 @@
 //   - dorisMountedConf(object, namespace) string: the fe.conf or be.conf the
 //     user mounts from a ConfigMap over the conf dir, or "".
 //
-// A policy that calls them cannot be exported as a native admission policy.
+// The pure ones (dorisRole, dorisContainer, dorisPort, dorisConfDir) have
+// plain CEL equivalents in cel.go, which policy export inlines; a policy that
+// calls one of the others reads the cluster and cannot be exported as a
+// native admission policy.
 package library
