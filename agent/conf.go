@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io/fs"
@@ -78,9 +77,10 @@ func confSetting(opts ConfOptions, getenv func(string) string) (string, string, 
 // confValue returns the value of key in a Doris conf, if a line that is not
 // a comment sets it.
 func confValue(data []byte, key string) (string, bool) {
-	scanner := bufio.NewScanner(bytes.NewReader(data))
-	for scanner.Scan() {
-		line := strings.TrimSpace(scanner.Text())
+	// Not a bufio.Scanner: it stops at a line over 64 KiB, and the key after
+	// it would be missed and set twice.
+	for raw := range bytes.Lines(data) {
+		line := strings.TrimSpace(string(raw))
 		if strings.HasPrefix(line, "#") {
 			continue
 		}

@@ -96,7 +96,9 @@ type Backend struct {
 	HeartbeatPort  int
 	Alive          bool
 	Decommissioned bool
-	TabletNum      int64
+	// TabletNum is -1 when SHOW BACKENDS does not give a number, so a BE is
+	// never taken for drained on a value that could not be read.
+	TabletNum int64
 }
 
 // Address is host:heartbeat_port, the BE's identity in ALTER SYSTEM.
@@ -112,13 +114,18 @@ func (f *FE) Frontends(ctx context.Context) ([]Frontend, error) {
 	}
 	out := make([]Frontend, len(rows))
 	for i, r := range rows {
-		out[i] = Frontend{
-			Name: r["Name"], Host: r.first("Host", "IP"), HostName: r["HostName"],
-			EditLogPort: r.int("EditLogPort"), Role: r["Role"],
-			IsMaster: r.bool("IsMaster"), Alive: r.bool("Alive"),
-		}
+		out[i] = frontendFromRow(r)
 	}
 	return out, nil
+}
+
+// frontendFromRow reads one SHOW FRONTENDS row, in either column layout.
+func frontendFromRow(r row) Frontend {
+	return Frontend{
+		Name: r["Name"], Host: r.first("Host", "IP"), HostName: r["HostName"],
+		EditLogPort: r.int("EditLogPort"), Role: r["Role"],
+		IsMaster: r.bool("IsMaster"), Alive: r.bool("Alive"),
+	}
 }
 
 // Backends runs SHOW BACKENDS, reading columns by name.
@@ -129,12 +136,17 @@ func (f *FE) Backends(ctx context.Context) ([]Backend, error) {
 	}
 	out := make([]Backend, len(rows))
 	for i, r := range rows {
-		out[i] = Backend{
-			ID: r["BackendId"], Host: r.first("Host", "IP"), HeartbeatPort: r.int("HeartbeatPort"),
-			Alive: r.bool("Alive"), Decommissioned: r.bool("SystemDecommissioned"), TabletNum: int64(r.int("TabletNum")),
-		}
+		out[i] = backendFromRow(r)
 	}
 	return out, nil
+}
+
+// backendFromRow reads one SHOW BACKENDS row.
+func backendFromRow(r row) Backend {
+	return Backend{
+		ID: r["BackendId"], Host: r.first("Host", "IP"), HeartbeatPort: r.int("HeartbeatPort"),
+		Alive: r.bool("Alive"), Decommissioned: r.bool("SystemDecommissioned"), TabletNum: r.count("TabletNum"),
+	}
 }
 
 // row is one result row by column name; NULL reads as "".
@@ -149,8 +161,23 @@ func (r row) first(names ...string) string {
 	return ""
 }
 
+// int reads a whole number, or 0 when the column does not hold one (Atoi
+// would give the largest int for one out of range).
 func (r row) int(name string) int {
-	n, _ := strconv.Atoi(r[name])
+	n, err := strconv.Atoi(r[name])
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// count reads a number of things, or -1 when the column does not hold a
+// whole number: an unreadable count must not pass for zero.
+func (r row) count(name string) int64 {
+	n, err := strconv.ParseInt(r[name], 10, 64)
+	if err != nil || n < 0 {
+		return -1
+	}
 	return n
 }
 
@@ -205,4 +232,20 @@ func quoteAddress(host string, port int) (string, error) {
 		return "", fmt.Errorf("%q port %d is not a host and port Doris can be told about", host, port)
 	}
 	return `"` + net.JoinHostPort(host, strconv.Itoa(port)) + `"`, nil
+}
+
+// dropFrontendStatement is the ALTER SYSTEM DROP statement for f, an entry of
+// SHOW FRONTENDS. Its role and address come from the FE's answer, so they are
+// checked before they go into a statement: the role must be FOLLOWER or
+// OBSERVER and the address a plain host and port.
+func dropFrontendStatement(f Frontend) (string, error) {
+	role := strings.ToUpper(f.Role)
+	if role != "FOLLOWER" && role != "OBSERVER" {
+		return "", fmt.Errorf("SHOW FRONTENDS lists %q with role %q, not FOLLOWER or OBSERVER: not dropping it", f.Address(), f.Role)
+	}
+	address, err := quoteAddress(f.Host, f.EditLogPort)
+	if err != nil {
+		return "", err
+	}
+	return "ALTER SYSTEM DROP " + role + " " + address, nil
 }

@@ -58,11 +58,11 @@ func RegisterFE(ctx context.Context, r FERegistration) error {
 	for _, f := range frontends {
 		if r.isOwnOldEntry(f) {
 			r.Log.Printf("dropping this pod's own entry under its old address %s (alive: %v)", f.Address(), f.Alive)
-			old, err := quoteAddress(f.Host, f.EditLogPort)
+			drop, err := dropFrontendStatement(f)
 			if err != nil {
 				return err
 			}
-			if err := fe.Exec(ctx, "ALTER SYSTEM DROP "+strings.ToUpper(f.Role)+" "+old); err != nil {
+			if err := fe.Exec(ctx, drop); err != nil {
 				return err
 			}
 		}

@@ -30,7 +30,7 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) admission.R
 	outcome := result(resp)
 	requestsTotal.WithLabelValues(h.Name, req.Kind.Kind, string(req.Operation), outcome).Inc()
 	if (outcome == resultDenied || outcome == resultErrored) && resp.Result != nil {
-		log.FromContext(ctx).Info("refused", "webhook", h.Name, "result", outcome, "message", resp.Result.Message)
+		log.FromContext(ctx).Info("refused", "webhook", h.Name, "result", outcome, "message", redact(req, resp.Result.Message))
 	}
 	return resp
 }

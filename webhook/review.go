@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,11 +10,15 @@ import (
 	"unicode/utf8"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 )
 
 // maxReviewBytes bounds an AdmissionReview body. The API server's own limit
 // on an object is 3 MiB; a review carries the object and the old object.
-const maxReviewBytes = 8 << 20
+// controller-runtime refuses a body over 7 MiB with an answer the API server
+// cannot match to the request (no uid), so the limit here is the same: the
+// refusal is this handler's plain 413.
+const maxReviewBytes = 7 << 20
 
 // strictReviews answers HTTP 400 (or 405, 413, 415) with a plain message to a
 // body that is not an AdmissionReview an API server would send, and passes
@@ -61,16 +64,10 @@ func checkReview(body []byte) error {
 	if !utf8.Valid(body) {
 		return errors.New("the body is not valid UTF-8 JSON")
 	}
-	var review struct {
-		APIVersion string `json:"apiVersion"`
-		Kind       string `json:"kind"`
-		Request    *struct {
-			UID       string                `json:"uid"`
-			Kind      struct{ Kind string } `json:"kind"`
-			Operation admissionv1.Operation `json:"operation"`
-		} `json:"request"`
-	}
-	if err := json.Unmarshal(body, &review); err != nil {
+	// Decoded as controller-runtime decodes it next (field names are case
+	// sensitive, every field has its type), so what passes here decodes there.
+	var review admissionv1.AdmissionReview
+	if err := utiljson.Unmarshal(body, &review); err != nil {
 		return fmt.Errorf("the body is not an AdmissionReview: %w", err)
 	}
 	switch {
@@ -80,6 +77,15 @@ func checkReview(body []byte) error {
 		return errors.New("the AdmissionReview has no request")
 	case review.Request.UID == "" || review.Request.Kind.Kind == "" || review.Request.Operation == "":
 		return errors.New("the AdmissionReview's request lacks uid, kind or operation")
+	}
+	switch op := review.Request.Operation; op {
+	case admissionv1.Create, admissionv1.Update:
+		if raw := bytes.TrimSpace(review.Request.Object.Raw); len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+			return fmt.Errorf("the AdmissionReview's request has no request.object: a %s request carries the object", op)
+		}
+	case admissionv1.Delete, admissionv1.Connect:
+	default:
+		return fmt.Errorf("the AdmissionReview's request.operation is %q: want CREATE, UPDATE, DELETE or CONNECT", op)
 	}
 	return nil
 }

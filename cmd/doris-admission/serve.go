@@ -72,6 +72,7 @@ SIGTERM: requests in flight are answered before it exits.`,
 	flags := cmd.Flags()
 	flags.StringVar(&opts.webhook.CertDir, "cert-dir", "/etc/doris-admission/tls", "folder holding the serving certificate as tls.crt and tls.key")
 	flags.StringVar(&opts.webhook.Host, "host", "", "address the webhook listens on (all addresses when empty)")
+	flags.StringVar(&opts.webhook.ClientCA, "client-ca", "", "PEM file with the CA that signs the API server's client certificate: a request must come with a certificate it signed (read at start)")
 	flags.IntVar(&opts.webhook.Port, "port", 9443, "port the webhook listens on")
 	flags.StringVar(&opts.metricsAddress, "metrics-bind-address", ":8080", "address serving Prometheus /metrics; \"0\" turns it off")
 	flags.StringVar(&opts.probeAddress, "health-probe-bind-address", ":8081", "address serving /healthz and /readyz")
