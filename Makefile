@@ -73,3 +73,16 @@ SOAK_RATE ?= 500
 .PHONY: soak
 soak:
 	SOAK_DURATION=$(SOAK_DURATION) SOAK_RATE=$(SOAK_RATE) $(GO) test -count=1 -timeout 0 -run TestSoak -v ./test/soak
+
+## fuzz: every fuzz target (func Fuzz* in the tracked tests) for FUZZTIME each, one after another.
+## A crasher fails the run and is written to its package's testdata/fuzz/<FuzzName>/; keep it there
+## as a seed once fixed. make test runs every target's seeds as plain tests.
+FUZZTIME ?= 1m
+.PHONY: fuzz
+fuzz:
+	@set -e; for file in $$(git ls-files '*_test.go' | xargs -r grep -l '^func Fuzz'); do \
+	  for name in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$$file"); do \
+	    echo "== $$name in ./$$(dirname "$$file") for $(FUZZTIME)"; \
+	    $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10s "./$$(dirname "$$file")"; \
+	  done; \
+	done
