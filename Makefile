@@ -86,3 +86,13 @@ fuzz:
 	    $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10s "./$$(dirname "$$file")"; \
 	  done; \
 	done
+
+## bench: doris-admission against baselines measured side by side in one run (webhook serving
+## against a null webhook, StatefulSet creates through kube-apiserver without webhooks, with ours
+## and with the exported native policies, memory), printed as one table; then the CEL benchmarks
+## of the built-in policies. About 4 minutes; BENCHMARKS.md says how to read it. Not part of make test.
+.PHONY: bench
+bench:
+	assets=$$(bash test/controlplane/build.sh) && \
+	KUBEBUILDER_ASSETS="$$assets" $(GO) run ./bench/cmd/bench $(BENCH_FLAGS)
+	$(GO) test -run '^$$' -bench '^BenchmarkBuiltin' -benchmem -benchtime 200ms ./policies/

@@ -8,6 +8,8 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apiserver/pkg/admission"
 	plugincel "k8s.io/apiserver/pkg/admission/plugin/cel"
 	celconfig "k8s.io/apiserver/pkg/apis/cel"
@@ -28,14 +30,49 @@ type budgetKey struct{}
 
 // WithRequestBudget gives ctx a full request budget unless it has one; every
 // evaluation under ctx shares it, so the mutating and validating policies of
-// one webhook call spend from one budget.
+// one webhook call spend from one budget. What every policy of the request
+// reads the same (its namespace, the parameter objects) is read once under
+// ctx too.
 func WithRequestBudget(ctx context.Context) context.Context {
 	if ctx.Value(budgetKey{}) != nil {
 		return ctx
 	}
 	b := &requestBudget{}
 	b.left.Store(RequestCostBudget)
-	return context.WithValue(ctx, budgetKey{}, b)
+	return context.WithValue(context.WithValue(ctx, budgetKey{}, b), memoKey{}, &requestMemo{})
+}
+
+// requestMemo keeps what the policies of one request read from the cluster,
+// so each is read once. The policies of a request are evaluated one after
+// the other, so it needs no lock.
+type requestMemo struct {
+	namespaceRead bool
+	namespace     *corev1.Namespace
+	namespaceErr  error
+	params        map[paramsKey]paramsRead
+	// roundTripping says which objects come back unchanged from a JSON
+	// round trip, as the mutations' objects are checked.
+	roundTripping map[*unstructured.Unstructured]bool
+}
+
+// paramsKey is one read of parameter objects.
+type paramsKey struct {
+	kind      schema.GroupVersionKind
+	namespace string
+	selector  string
+}
+
+type paramsRead struct {
+	objects []*unstructured.Unstructured
+	err     error
+}
+
+type memoKey struct{}
+
+// memoOf is ctx's request memo, nil when it has none.
+func memoOf(ctx context.Context) *requestMemo {
+	m, _ := ctx.Value(memoKey{}).(*requestMemo)
+	return m
 }
 
 // grant gives an evaluation that asks for budget what the request has left of

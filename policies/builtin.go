@@ -70,6 +70,14 @@ func Builtin(namespace string, disabled []string) ([]Policy, error) {
 type withSettings struct {
 	ObjectSource
 	namespace string
+	// defaults are the embedded settings, decoded once.
+	defaults    *unstructured.Unstructured
+	defaultsErr error
+}
+
+func newWithSettings(source ObjectSource, namespace string) withSettings {
+	defaults, err := defaultSettings(namespace)
+	return withSettings{ObjectSource: source, namespace: namespace, defaults: defaults, defaultsErr: err}
 }
 
 var configMapKind = schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}
@@ -96,10 +104,14 @@ func (w withSettings) List(ctx context.Context, kind schema.GroupVersionKind, na
 	if kind != configMapKind || (namespace != "" && namespace != w.namespace) {
 		return found, nil
 	}
-	defaults, err := defaultSettings(w.namespace)
-	if err != nil || !selector.Matches(labels.Set(defaults.GetLabels())) {
-		return found, err
+	if w.defaultsErr != nil {
+		return found, w.defaultsErr
 	}
+	if !selector.Matches(labels.Set(w.defaults.GetLabels())) {
+		return found, nil
+	}
+	// A copy: what List returns is the caller's.
+	defaults := w.defaults.DeepCopy()
 	i := slices.IndexFunc(found, func(o *unstructured.Unstructured) bool {
 		return o.GetName() == settingsName && o.GetNamespace() == w.namespace
 	})

@@ -30,7 +30,10 @@ func ClusterConfig(cache client.Reader, kube kubernetes.Interface, mapper meta.R
 }
 
 // cachedObjects reads parameter objects of any kind from the informer cache,
-// which starts watching a kind the first time it is asked for.
+// which starts watching a kind the first time it is asked for. The objects
+// are the cache's own, not copies: like the offline Objects, what List
+// returns is only read (copy before changing it), so a request does not
+// copy every object of a kind in a namespace.
 type cachedObjects struct {
 	cache client.Reader
 }
@@ -38,7 +41,7 @@ type cachedObjects struct {
 func (c cachedObjects) List(ctx context.Context, kind schema.GroupVersionKind, namespace string, selector labels.Selector) ([]*unstructured.Unstructured, error) {
 	list := &unstructured.UnstructuredList{}
 	list.SetGroupVersionKind(kind.GroupVersion().WithKind(kind.Kind + "List"))
-	opts := []client.ListOption{client.MatchingLabelsSelector{Selector: selector}}
+	opts := []client.ListOption{client.MatchingLabelsSelector{Selector: selector}, client.UnsafeDisableDeepCopy}
 	if namespace != "" {
 		opts = append(opts, client.InNamespace(namespace))
 	}
@@ -48,6 +51,12 @@ func (c cachedObjects) List(ctx context.Context, kind schema.GroupVersionKind, n
 	out := make([]*unstructured.Unstructured, len(list.Items))
 	for i := range list.Items {
 		out[i] = &list.Items[i]
+		if out[i].GetKind() == "" {
+			// The cache sets the kind on the copies it makes; set it on a
+			// copy of this one, never on the cache's.
+			out[i] = out[i].DeepCopy()
+			out[i].SetGroupVersionKind(kind)
+		}
 	}
 	return out, nil
 }

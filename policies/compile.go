@@ -139,7 +139,7 @@ func (c *compiled) compileMutating(p *v1alpha1.MutatingPolicy, envSet *environme
 	for _, m := range mutationExpressions(spec.Mutations) {
 		evaluator := budgetedMutation{compiler.CompileMutatingEvaluator(m.accessor, patchOpts, environment.StoredExpressions)}
 		if _, ok := m.accessor.(*patch.JSONPatchCondition); ok {
-			c.patchers = append(c.patchers, patch.NewJSONPatcher(evaluator))
+			c.patchers = append(c.patchers, newJSONPatcher(evaluator))
 		} else {
 			c.patchers = append(c.patchers, patch.NewApplyConfigurationPatcher(evaluator))
 		}

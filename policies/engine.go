@@ -78,6 +78,10 @@ type Engine struct {
 type policySet struct {
 	mutating   []*compiled
 	validating []*compiled
+	// mutatingResources and validatingResources are the resources some
+	// policy of each list may match, so a request no policy can match is
+	// answered without looking at any.
+	mutatingResources, validatingResources resourceNames
 }
 
 // compileKey identifies one generation of one policy from one origin.
@@ -93,7 +97,7 @@ func NewEngine(cfg Config) *Engine {
 		matcher:    matching.NewMatcher(cfg.Namespaces, cfg.Client),
 		interfaces: admission.NewObjectInterfacesFromScheme(clientgoscheme.Scheme),
 		converter:  applyconfigurations.NewTypeConverter(clientgoscheme.Scheme),
-		objects:    withSettings{cfg.Objects, cmp.Or(cfg.Namespace, DefaultNamespace)},
+		objects:    newWithSettings(cfg.Objects, cmp.Or(cfg.Namespace, DefaultNamespace)),
 		nodePorts:  cfg.NodePorts,
 		byKey:      map[compileKey]*compiled{},
 	}
@@ -146,6 +150,8 @@ func (e *Engine) Load(policies []Policy) []Loaded {
 		}
 		loaded = append(loaded, Loaded{Policy: p, Problems: c.problems, Costs: c.costs, Resources: resourcesOf(p)})
 	}
+	next.mutatingResources = unionResourceNames(next.mutating)
+	next.validatingResources = unionResourceNames(next.validating)
 	e.byKey = byKey
 	e.current.Store(next)
 	return loaded
@@ -188,6 +194,11 @@ func resourcesOf(p Policy) []string {
 // match reports whether c applies to req, and the versioned attributes to
 // evaluate it on (created on first use, shared by the policies of a request).
 func (e *Engine) match(c *compiled, req *Request, versioned **admission.VersionedAttributes) (bool, schema.GroupVersionResource, error) {
+	// The matcher would say no (without an error) to a resource none of the
+	// policy's rules names.
+	if !c.criteria.names.mayMatch(req.GetResource().Resource) {
+		return false, schema.GroupVersionResource{}, nil
+	}
 	ok, gvr, gvk, err := e.matcher.Matches(req, e.interfaces, c.criteria)
 	if err != nil || !ok {
 		return false, gvr, err
@@ -202,16 +213,25 @@ func (e *Engine) match(c *compiled, req *Request, versioned **admission.Versione
 	return true, gvr, nil
 }
 
-// namespace is the request's namespace object, or nil for cluster-scoped objects.
+// namespace is the request's namespace object, or nil for cluster-scoped
+// objects; looked up once per request (see WithRequestBudget).
 func (e *Engine) namespace(ctx context.Context, req *Request) (*corev1.Namespace, error) {
 	if req.GetNamespace() == "" {
 		return nil, nil
 	}
+	memo := memoOf(ctx)
+	if memo != nil && memo.namespaceRead {
+		return memo.namespace, memo.namespaceErr
+	}
 	ns, err := e.matcher.GetNamespace(ctx, req.GetNamespace())
 	if err != nil {
-		return nil, fmt.Errorf("looking up namespace %s: %w", req.GetNamespace(), err)
+		err = fmt.Errorf("looking up namespace %s: %w", req.GetNamespace(), err)
+		ns = nil
 	}
-	return ns, nil
+	if memo != nil {
+		memo.namespaceRead, memo.namespace, memo.namespaceErr = true, ns, err
+	}
+	return ns, err
 }
 
 // toUnstructured returns obj's content as a map.

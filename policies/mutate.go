@@ -55,7 +55,7 @@ func (e *Engine) Mutate(ctx context.Context, req *Request) (*MutateResult, error
 	set := e.current.Load()
 	ctx = WithRequestBudget(ctx)
 	result := &MutateResult{}
-	if req.GetObject() == nil || len(set.mutating) == 0 {
+	if req.GetObject() == nil || len(set.mutating) == 0 || !set.mutatingResources.mayMatch(req.GetResource().Resource) {
 		return result, nil
 	}
 	var versioned *admission.VersionedAttributes
@@ -158,20 +158,30 @@ func (e *Engine) patchOnce(ctx context.Context, c *compiled, gvr schema.GroupVer
 	}
 	changed := false
 	for i, patcher := range c.patchers {
-		before := versioned.VersionedObject.Object()
-		obj, err := patcher.Patch(ctx, patch.Request{
+		request := patch.Request{
 			MatchedResource:     gvr,
 			VersionedAttributes: versioned,
 			ObjectInterfaces:    e.interfaces,
 			OptionalVariables:   plugincel.OptionalVariableBindings{VersionedParams: param},
 			Namespace:           ns,
 			TypeConverter:       e.converter,
-		}, celconfig.RuntimeCELCostBudget)
+		}
+		var obj runtime.Object
+		var changedByPatch bool
+		var err error
+		if jp, ok := patcher.(*jsonPatcher); ok {
+			// It says whether it changed the object.
+			obj, changedByPatch, err = jp.patch(ctx, request, celconfig.RuntimeCELCostBudget)
+		} else {
+			before := versioned.VersionedObject.Object()
+			obj, err = patcher.Patch(ctx, request, celconfig.RuntimeCELCostBudget)
+			changedByPatch = err == nil && !equality.Semantic.DeepEqual(before, obj)
+		}
 		if err != nil {
 			field, expression := mutationField(c, i)
 			return false, &PolicyError{Policy: c.Name(), Field: field, Expression: expression, Err: err}
 		}
-		if !equality.Semantic.DeepEqual(before, obj) {
+		if changedByPatch {
 			versioned.UpdateObject(obj)
 			changed = true
 		}

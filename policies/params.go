@@ -57,14 +57,14 @@ func (e *Engine) params(ctx context.Context, c *compiled, req *Request) ([]runti
 			return nil, fmt.Errorf("spec.paramRef.selector: %w", err)
 		}
 	}
-	found, err := e.objects.List(ctx, gvk, namespace, selector)
+	found, err := e.listParams(ctx, gvk, namespace, selector)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s parameters: %w", gvk.Kind, err)
 	}
 	var out []runtime.Object
 	for _, obj := range found {
 		if ref.Name == "" || obj.GetName() == ref.Name {
-			out = append(out, obj)
+			out = append(out, asParams(obj))
 		}
 	}
 	if len(out) == 0 {
@@ -74,6 +74,47 @@ func (e *Engine) params(ctx context.Context, c *compiled, req *Request) ([]runti
 		return nil, fmt.Errorf("no %s parameters found (paramRef name %q, namespace %q); create them or set paramRef.parameterNotFoundAction to Allow", gvk.Kind, ref.Name, namespace)
 	}
 	return out, nil
+}
+
+// paramsObject is a parameter object that gives the CEL activation its map
+// as it is. The activation converts params on every evaluation; for an
+// Unstructured it encodes it to JSON and decodes it again, which gives the
+// same map when the map survives that round trip (see roundTrips).
+type paramsObject struct {
+	*unstructured.Unstructured
+}
+
+// ToUnstructured implements structured-merge-diff's UnstructuredConverter,
+// which the CEL activation's conversion prefers over JSON.
+func (p *paramsObject) ToUnstructured() any {
+	return p.Object
+}
+
+// asParams wraps obj as a paramsObject when that changes nothing but the cost.
+func asParams(obj *unstructured.Unstructured) runtime.Object {
+	if obj.Object == nil || !roundTrips(obj.Object) {
+		return obj
+	}
+	return &paramsObject{obj}
+}
+
+// listParams lists parameter objects, once per request for the same kind,
+// namespace and selector (the built-in policies share their settings).
+func (e *Engine) listParams(ctx context.Context, gvk schema.GroupVersionKind, namespace string, selector labels.Selector) ([]*unstructured.Unstructured, error) {
+	memo := memoOf(ctx)
+	if memo == nil {
+		return e.objects.List(ctx, gvk, namespace, selector)
+	}
+	key := paramsKey{kind: gvk, namespace: namespace, selector: selector.String()}
+	if read, ok := memo.params[key]; ok {
+		return read.objects, read.err
+	}
+	found, err := e.objects.List(ctx, gvk, namespace, selector)
+	if memo.params == nil {
+		memo.params = map[paramsKey]paramsRead{}
+	}
+	memo.params[key] = paramsRead{found, err}
+	return found, err
 }
 
 // paramNamespace is where the parameters are looked for: paramRef.namespace,

@@ -51,6 +51,9 @@ func (e *Engine) Validate(ctx context.Context, req *Request) (*ValidateResult, e
 	set := e.current.Load()
 	ctx = WithRequestBudget(ctx)
 	result := &ValidateResult{AuditAnnotations: map[string]string{}}
+	if !set.validatingResources.mayMatch(req.GetResource().Resource) {
+		return result, nil
+	}
 	var versioned *admission.VersionedAttributes
 	var audited []auditFailure
 	for _, c := range set.validating {

@@ -7,10 +7,12 @@ import (
 	"net/http"
 	"time"
 
+	"gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/doris-admission/doris-admission/policies"
@@ -36,23 +38,48 @@ func (m mutator) decide(ctx context.Context, req admission.Request) admission.Re
 	if err != nil {
 		return policyFailed(err)
 	}
-	mutated := req.Object.Raw
-	if res.Object != nil {
-		if mutated, err = json.Marshal(res.Object.Object); err != nil {
+	resp := admission.Allowed("")
+	validate := policies.ValidatedWhenMutating(schema.GroupVersionResource(req.Resource))
+	if res.Object == nil {
+		if validate {
+			// The object is the request's, decoded already.
+			if resp = m.validate(ctx, req, r); !resp.Allowed {
+				return resp
+			}
+		}
+		return resp.WithWarnings(res.Warnings...)
+	}
+	// The patch is computed against the request object, so fields the
+	// policies did not touch are left exactly as the client sent them.
+	original, _ := r.GetObject().(*unstructured.Unstructured)
+	var patches []jsonpatch.Operation
+	ok := original != nil && !validate
+	if ok {
+		patches, ok = createPatch(original.Object, res.Object.Object)
+	}
+	if !ok {
+		mutated, err := json.Marshal(res.Object.Object)
+		if err != nil {
 			return admission.Errored(http.StatusInternalServerError, err)
 		}
-	}
-	resp := admission.Allowed("")
-	if policies.ValidatedWhenMutating(schema.GroupVersionResource(req.Resource)) {
-		if resp = m.validate(ctx, req, mutated); !resp.Allowed {
-			return resp
+		if validate {
+			review := req.AdmissionRequest
+			review.Object.Raw = mutated
+			mutatedReq, err := policies.RequestFromAdmission(&review)
+			if err != nil {
+				return admission.Errored(http.StatusBadRequest, err)
+			}
+			if resp = m.validate(ctx, req, mutatedReq); !resp.Allowed {
+				return resp
+			}
 		}
-	}
-	if res.Object != nil {
-		// The patch is computed against the raw request object, so fields the
-		// policies did not touch are left exactly as the client sent them.
 		patched := admission.PatchResponseFromRaw(req.Object.Raw, mutated)
 		resp.Patches, resp.PatchType = patched.Patches, patched.PatchType
+		return resp.WithWarnings(res.Warnings...)
+	}
+	resp.Patches = patches
+	if len(patches) > 0 {
+		resp.PatchType = ptr.To(admissionv1.PatchTypeJSONPatch)
 	}
 	return resp.WithWarnings(res.Warnings...)
 }
@@ -66,13 +93,7 @@ const reservationHold = 30 * time.Second
 // validate runs the validating policies on the mutated object of a request
 // whose resource the API server allocates for before validating admission,
 // and reserves what it admits.
-func (m mutator) validate(ctx context.Context, req admission.Request, mutated []byte) admission.Response {
-	review := req.AdmissionRequest
-	review.Object.Raw = mutated
-	r, err := policies.RequestFromAdmission(&review)
-	if err != nil {
-		return admission.Errored(http.StatusBadRequest, err)
-	}
+func (m mutator) validate(ctx context.Context, req admission.Request, r *policies.Request) admission.Response {
 	resp := check(ctx, m.engine, req, r)
 	if resp.Allowed && (req.DryRun == nil || !*req.DryRun) {
 		if obj, ok := r.GetObject().(*unstructured.Unstructured); ok {

@@ -10,7 +10,7 @@ import (
 	"unicode/utf8"
 
 	admissionv1 "k8s.io/api/admission/v1"
-	utiljson "k8s.io/apimachinery/pkg/util/json"
+	kjson "sigs.k8s.io/json"
 )
 
 // maxReviewBytes bounds an AdmissionReview body. The API server's own limit
@@ -20,56 +20,53 @@ import (
 // refusal is this handler's plain 413.
 const maxReviewBytes = 7 << 20
 
-// strictReviews answers HTTP 400 (or 405, 413, 415) with a plain message to a
-// body that is not an AdmissionReview an API server would send, and passes
-// the others to next. controller-runtime would answer such bodies with HTTP
-// 200 and an AdmissionReview, and allows a review that has no request.
-func strictReviews(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, status, err := readReview(r)
-		if err != nil {
-			http.Error(w, err.Error(), status)
-			return
-		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		next.ServeHTTP(w, r)
-	})
-}
-
-// readReview reads and checks the body; on failure it returns the HTTP
-// status to answer with and a message that says what is wrong.
-func readReview(r *http.Request) ([]byte, int, error) {
+// readReview reads, decodes and checks the body: the review, or the HTTP
+// status to answer with and a message that says what is wrong. A body that
+// is not an AdmissionReview an API server would send gets HTTP 400 (or 405,
+// 413, 415) with a plain message: controller-runtime would answer it with
+// HTTP 200 and an AdmissionReview, and allows a review that has no request.
+func readReview(r *http.Request) ([]byte, *admissionv1.AdmissionReview, int, error) {
 	if r.Method != http.MethodPost {
-		return nil, http.StatusMethodNotAllowed, fmt.Errorf("method %s is not allowed: send AdmissionReviews with POST", r.Method)
+		return nil, nil, http.StatusMethodNotAllowed, fmt.Errorf("method %s is not allowed: send AdmissionReviews with POST", r.Method)
 	}
 	if mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mediaType != "application/json" {
-		return nil, http.StatusUnsupportedMediaType, fmt.Errorf("content type %q is not supported: send application/json", r.Header.Get("Content-Type"))
+		return nil, nil, http.StatusUnsupportedMediaType, fmt.Errorf("content type %q is not supported: send application/json", r.Header.Get("Content-Type"))
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxReviewBytes+1))
 	if err != nil {
-		return nil, http.StatusBadRequest, fmt.Errorf("reading the body: %w", err)
+		return nil, nil, http.StatusBadRequest, fmt.Errorf("reading the body: %w", err)
 	}
 	if len(body) > maxReviewBytes {
-		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("the AdmissionReview is larger than %d bytes", maxReviewBytes)
+		return nil, nil, http.StatusRequestEntityTooLarge, fmt.Errorf("the AdmissionReview is larger than %d bytes", maxReviewBytes)
 	}
-	if err := checkReview(body); err != nil {
-		return nil, http.StatusBadRequest, err
+	review, err := decodeReview(body)
+	if err != nil {
+		return nil, nil, http.StatusBadRequest, err
 	}
-	return body, http.StatusOK, nil
+	return body, review, http.StatusOK, nil
 }
 
-// checkReview says what keeps body from being an admission.k8s.io/v1
+// decodeReview decodes body once, as controller-runtime decodes an
+// AdmissionReview (field names are case sensitive, every field has its
+// type), and says what keeps it from being an admission.k8s.io/v1
 // AdmissionReview with a request to answer.
-func checkReview(body []byte) error {
+func decodeReview(body []byte) (*admissionv1.AdmissionReview, error) {
 	if !utf8.Valid(body) {
-		return errors.New("the body is not valid UTF-8 JSON")
+		return nil, errors.New("the body is not valid UTF-8 JSON")
 	}
-	// Decoded as controller-runtime decodes it next (field names are case
-	// sensitive, every field has its type), so what passes here decodes there.
 	var review admissionv1.AdmissionReview
-	if err := utiljson.Unmarshal(body, &review); err != nil {
-		return fmt.Errorf("the body is not an AdmissionReview: %w", err)
+	if err := kjson.UnmarshalCaseSensitivePreserveInts(body, &review); err != nil {
+		return nil, fmt.Errorf("the body is not an AdmissionReview: %w", err)
 	}
+	if err := checkReview(&review); err != nil {
+		return nil, err
+	}
+	return &review, nil
+}
+
+// checkReview says what keeps review from being an admission.k8s.io/v1
+// AdmissionReview with a request to answer.
+func checkReview(review *admissionv1.AdmissionReview) error {
 	switch {
 	case review.APIVersion != admissionv1.SchemeGroupVersion.String() || review.Kind != "AdmissionReview":
 		return fmt.Errorf("the body is apiVersion %q kind %q: want an admission.k8s.io/v1 AdmissionReview", review.APIVersion, review.Kind)

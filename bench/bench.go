@@ -1,0 +1,291 @@
+// Package bench measures doris-admission against baselines run side by side
+// in the same process: its webhook server against a null controller-runtime
+// webhook under vegeta's load, StatefulSet creates through the real
+// kube-apiserver with no webhooks, with ours and with native policies, and
+// the heap the engine and its node port index take. Run prints one table;
+// `make bench` runs it (bench/cmd/bench) with the CEL benchmarks of policies/.
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/client-go/kubernetes"
+	ctrl "sigs.k8s.io/controller-runtime"
+)
+
+// Options say how much load to apply and where things are.
+type Options struct {
+	// Root is the repository's top folder; found from the working folder when empty.
+	Root string
+	// Assets is the folder with etcd and kube-apiserver (KUBEBUILDER_ASSETS).
+	Assets string
+
+	// Rate is the fixed rate of the serving runs, in requests per second;
+	// RateDuration and MaxDuration the length of one fixed-rate and one
+	// maximum-throughput run; Workers the connections of the latter; Rounds
+	// how often each run is repeated, alternating the servers.
+	Rate                      int
+	RateDuration, MaxDuration time.Duration
+	Workers, Rounds           int
+	// Services is how many Services the node port index holds.
+	Services int
+	// ProfileDir, when set, gets a CPU profile of each of our
+	// maximum-throughput runs of the first round (cpu-<scenario>.pprof).
+	ProfileDir string
+
+	// Creates is how many StatefulSets each way of admitting creates, in
+	// CreateRounds rounds that alternate the ways.
+	Creates, CreateRounds int
+
+	// MemoryPolicies and MemoryServices size the memory measure.
+	MemoryPolicies, MemoryServices int
+
+	// Progress gets a line per step; nil for none.
+	Progress io.Writer
+}
+
+// DefaultOptions are the sizes `make bench` runs with: about three minutes
+// on 2 cores.
+func DefaultOptions() Options {
+	return Options{
+		Rate: 1000, RateDuration: 3 * time.Second, MaxDuration: 1500 * time.Millisecond, Workers: 8, Rounds: 5,
+		Services: 10000,
+		Creates:  500, CreateRounds: 2,
+		MemoryPolicies: 200, MemoryServices: 10000,
+	}
+}
+
+// Run measures everything and returns the table.
+func Run(ctx context.Context, opts Options) (*Table, error) {
+	ctrl.SetLogger(logr.Discard())
+	progress := func(format string, args ...any) {
+		if opts.Progress != nil {
+			fmt.Fprintf(opts.Progress, "bench: "+format+"\n", args...)
+		}
+	}
+	root := opts.Root
+	if root == "" {
+		var err error
+		if root, err = repoRoot(); err != nil {
+			return nil, err
+		}
+	}
+	if opts.Assets == "" {
+		return nil, errors.New("no control plane: set KUBEBUILDER_ASSETS to the folder `bash test/controlplane/build.sh` prints (make bench does)")
+	}
+	table := &Table{}
+
+	progress("memory: loading %d policies and %d Services", opts.MemoryPolicies, opts.MemoryServices)
+	mem, err := measureMemory(root, opts.MemoryPolicies, opts.MemoryServices)
+	if err != nil {
+		return nil, fmt.Errorf("memory: %w", err)
+	}
+
+	progress("starting etcd and kube-apiserver")
+	env, cfg, err := startControlPlane(opts.Assets)
+	if err != nil {
+		return nil, err
+	}
+	defer env.Stop()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	certDir, err := os.MkdirTemp("", "doris-admission-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(certDir)
+	files, err := writeCertificates(certDir)
+	if err != nil {
+		return nil, err
+	}
+	oursPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	nullPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	progress("starting doris-admission's webhook server and the null webhook")
+	o, err := startOurs(ctx, cfg, files, oursPort)
+	if err != nil {
+		return nil, err
+	}
+	null, err := startNull(ctx, files, nullPort)
+	if err != nil {
+		return nil, err
+	}
+	createCfg := *cfg
+	createCfg.QPS, createCfg.Burst = -1, 0
+	kube, err := kubernetes.NewForConfig(&createCfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := createNamespaces(ctx, kube, o, benchNamespace, plainNamespace, webhookNamespace, nativeNamespace); err != nil {
+		return nil, err
+	}
+	if err := createSettings(ctx, kube); err != nil {
+		return nil, err
+	}
+
+	// Webhook serving.
+	fillNodePorts(o, opts.Services)
+	scens, err := scenarios(root)
+	if err != nil {
+		return nil, err
+	}
+	clients := map[*endpoint]*http.Client{&o.endpoint: files.client(1024), null: files.client(1024)}
+	load := servingLoad{Rate: opts.Rate, RateDuration: opts.RateDuration, MaxDuration: opts.MaxDuration, Workers: opts.Workers, Rounds: opts.Rounds, ProfileDir: opts.ProfileDir}
+	stats, err := runServing(&o.endpoint, null, clients, scens, load, progress)
+	if err != nil {
+		return nil, fmt.Errorf("webhook serving: %w", err)
+	}
+	for _, s := range scens {
+		table.Rows = append(table.Rows, servingRows(s, stats[s.key][&o.endpoint], stats[s.key][null], opts)...)
+	}
+
+	// StatefulSet creates through the API server.
+	feObj, err := readObject(filepath.Join(root, "deploy", "examples", "seed-fe-plain.yaml"), "StatefulSet")
+	if err != nil {
+		return nil, err
+	}
+	template, err := typedStatefulSet(feObj)
+	if err != nil {
+		return nil, err
+	}
+	plain := &admitting{name: "no admission webhooks", namespace: plainNamespace}
+	ourWay := &admitting{name: "doris-admission webhook", namespace: webhookNamespace}
+	ourWay.on, ourWay.off = ourWebhook(o, files, kube, template)
+	native := &admitting{name: "native MutatingAdmissionPolicy", namespace: nativeNamespace}
+	objects, exported, unavailable, notes, err := nativePolicies()
+	if err != nil {
+		return nil, err
+	}
+	native.unavailable = unavailable
+	if unavailable == "" {
+		native.on, native.off = nativeWay(o, kube, template, objects)
+		table.Notes = append(table.Notes, fmt.Sprintf("(iii) applies the native policies `policy export --builtin` makes of %s; the others are not exported:", strings.Join(exported, ", ")))
+	}
+	table.Notes = append(table.Notes, notes...)
+	if err := createStats(ctx, kube, template, []*admitting{plain, ourWay, native}, opts.Creates, opts.CreateRounds, progress); err != nil {
+		return nil, fmt.Errorf("StatefulSet creates: %w", err)
+	}
+	table.Rows = append(table.Rows, createRows(plain, ourWay, native, opts.Creates)...)
+	table.Rows = append(table.Rows, memoryRows(mem)...)
+	return table, nil
+}
+
+// servingRows are the p99 and throughput rows of one scenario.
+func servingRows(s scenario, ours, null *servingStats, opts Options) []Row {
+	p99 := float64(ours.p(0.99)) / float64(null.p(0.99))
+	tput := ours.throughput() / null.throughput()
+	rate := func(st *servingStats) string {
+		return fmt.Sprintf("p99 %s (p50 %s, %.0f req/s)", ms(st.p(0.99)), ms(st.p(0.50)), float64(st.sent)/st.rateElapsed.Seconds())
+	}
+	return []Row{{
+		ID: "serving/" + s.key + "/p99", Section: "webhook serving", Scenario: s.title,
+		Measure: fmt.Sprintf("latency at %d req/s (median of %d rounds)", opts.Rate, opts.Rounds),
+		Ours:    rate(ours), Baseline: rate(null) + " null webhook",
+		Ratio: ratio(p99), Target: fmt.Sprintf("p99 <= %.1fx", s.p99), Met: met(p99 <= s.p99),
+	}, {
+		ID: "serving/" + s.key + "/max", Section: "webhook serving", Scenario: s.title,
+		Measure: fmt.Sprintf("max throughput, %d conns (median of %d rounds)", opts.Workers, opts.Rounds),
+		Ours:    fmt.Sprintf("%.0f req/s", ours.throughput()), Baseline: fmt.Sprintf("%.0f req/s null webhook", null.throughput()),
+		Ratio: ratio(tput), Target: fmt.Sprintf(">= %.2fx", 1/s.throughput), Met: met(tput >= 1/s.throughput-1e-9),
+	}}
+}
+
+// median and p99 of latencies.
+func quantiles(latencies []time.Duration) (median, p99 time.Duration) {
+	if len(latencies) == 0 {
+		return 0, 0
+	}
+	sorted := slices.Clone(latencies)
+	slices.Sort(sorted)
+	at := func(q float64) time.Duration {
+		i := int(math.Ceil(q*float64(len(sorted)))) - 1
+		return sorted[max(0, min(i, len(sorted)-1))]
+	}
+	return at(0.5), at(0.99)
+}
+
+// createRows are the rows of the StatefulSet creates.
+func createRows(plain, ours, native *admitting, n int) []Row {
+	pm, pp := quantiles(plain.latencies)
+	om, op := quantiles(ours.latencies)
+	scenario := fmt.Sprintf("%d StatefulSet creates, ", n)
+	measure := "create latency median / p99"
+	rows := []Row{{
+		ID: "apiserver/none", Section: "API server", Scenario: scenario + "(i) no admission webhooks",
+		Measure: measure, Ours: ms(pm) + " / " + ms(pp), Baseline: "(the baseline of the rows below)",
+	}}
+	webhookRow := Row{
+		ID: "apiserver/webhook", Section: "API server", Scenario: scenario + "(ii) doris-admission webhook",
+		Measure: measure, Ours: ms(om) + " / " + ms(op), Target: "median <= 1.25x (iii)",
+	}
+	nativeRow := Row{ID: "apiserver/native", Section: "API server", Scenario: scenario + "(iii) native MutatingAdmissionPolicy", Measure: measure}
+	if native.unavailable != "" {
+		webhookRow.Baseline = ms(pm) + " / " + ms(pp) + " (i)"
+		webhookRow.Ratio = ratio(float64(om)/float64(pm)) + " of (i)"
+		webhookRow.Met = "n/a: (iii) not available"
+		nativeRow.Ours = "not available: " + native.unavailable
+	} else {
+		nm, np := quantiles(native.latencies)
+		webhookRow.Baseline = ms(nm) + " / " + ms(np) + " (iii)"
+		webhookRow.Ratio = ratio(float64(om) / float64(nm))
+		webhookRow.Met = met(float64(om) <= 1.25*float64(nm))
+		nativeRow.Ours = ms(nm) + " / " + ms(np)
+		nativeRow.Baseline = ms(pm) + " / " + ms(pp) + " (i)"
+		nativeRow.Ratio = ratio(float64(nm)/float64(pm)) + " of (i)"
+	}
+	return append(rows, webhookRow, nativeRow)
+}
+
+// memoryRows are the rows of the memory measure.
+func memoryRows(m *memoryStats) []Row {
+	perService := float64(m.index) / float64(max(1, m.services))
+	return []Row{{
+		ID: "memory/policies", Section: "memory", Scenario: fmt.Sprintf("engine, %d policies loaded", m.policies),
+		Measure: "Go heap after GC", Ours: mib(m.withPolicies),
+		Baseline: fmt.Sprintf("%s with the %d built-in policies", mib(m.builtinOnly), m.builtinCount),
+		Ratio:    ratio(float64(m.withPolicies) / float64(m.builtinOnly)),
+	}, {
+		ID: "memory/index", Section: "memory", Scenario: fmt.Sprintf("node port index, %d Services", m.services),
+		Measure: "Go heap after GC", Ours: mib(m.index), Baseline: "0 MiB empty",
+	}, {
+		ID: "memory/per-service", Section: "memory", Scenario: "node port index",
+		Measure: "bytes per Service (1 node port)", Ours: fmt.Sprintf("%.0f B", perService),
+	}, {
+		ID: "memory/rss", Section: "memory", Scenario: "bench process after the two above",
+		Measure: "RSS (VmRSS, whole process)", Ours: mib(m.processRSS),
+	}}
+}
+
+// repoRoot walks up from the working folder to the one with go.mod.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if data, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && strings.Contains(string(data), "module github.com/doris-admission/doris-admission\n") {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("cannot find the repository's go.mod above the working folder")
+		}
+		dir = parent
+	}
+}

@@ -1,0 +1,103 @@
+package bench
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"github.com/doris-admission/doris-admission/policies"
+)
+
+// memoryStats are Go heap sizes after a full GC (runtime.MemStats.HeapAlloc:
+// bytes of live objects), growing an engine step by step.
+type memoryStats struct {
+	policies, builtinCount, services int
+	// builtinOnly and withPolicies are the heap the engine takes with the
+	// built-in policies loaded, and with all the policies loaded.
+	builtinOnly, withPolicies uint64
+	// index is what the node port index grew by with every Service in it.
+	index uint64
+	// processRSS is this process's VmRSS at the end, every part included.
+	processRSS uint64
+}
+
+// heapAfterGC is the live heap after a full collection.
+func heapAfterGC() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// measureMemory loads an engine (offline: no cluster caches, so only the
+// engine and the index count) with n policies, the built-in ones and copies
+// of them and of the example policies under new names, then puts services
+// Services holding one node port each in its node port index.
+func measureMemory(root string, n, services int) (*memoryStats, error) {
+	builtin, err := policies.Builtin(policies.DefaultNamespace, nil)
+	if err != nil {
+		return nil, err
+	}
+	examples, err := policies.ReadPolicies(filepath.Join(root, "deploy", "examples", "policies"), nil)
+	if err != nil {
+		return nil, err
+	}
+	sources := append(append([]policies.Policy{}, builtin...), examples...)
+	all := append([]policies.Policy{}, builtin...)
+	for i := 0; len(all) < n; i++ {
+		all = append(all, renamed(sources[i%len(sources)], fmt.Sprintf("copy-%d", i)))
+	}
+	st := &memoryStats{policies: len(all), services: services, builtinCount: len(builtin)}
+
+	before := heapAfterGC()
+	cfg := policies.OfflineConfig(nil)
+	engine := policies.NewEngine(cfg)
+	engine.Load(builtin)
+	st.builtinOnly = heapAfterGC() - before
+	engine.Load(all)
+	st.withPolicies = heapAfterGC() - before
+
+	empty := heapAfterGC()
+	for i := range services {
+		cfg.NodePorts.Set(nodePortService(i))
+	}
+	st.index = heapAfterGC() - empty
+	runtime.KeepAlive(engine)
+	runtime.KeepAlive(cfg.NodePorts)
+	st.processRSS = rss()
+	return st, nil
+}
+
+// renamed is a copy of p under a new name, as if read from a file.
+func renamed(p policies.Policy, suffix string) policies.Policy {
+	out := policies.Policy{Origin: "bench"}
+	if p.Mutating != nil {
+		out.Mutating = p.Mutating.DeepCopy()
+		out.Mutating.Name += "-" + suffix
+	} else {
+		out.Validating = p.Validating.DeepCopy()
+		out.Validating.Name += "-" + suffix
+	}
+	return out
+}
+
+// rss is this process's resident set size from /proc/self/status, 0 when unknown.
+func rss() uint64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(data)) {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err == nil {
+				return kb << 10
+			}
+		}
+	}
+	return 0
+}
