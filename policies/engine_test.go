@@ -15,20 +15,8 @@ import (
 // load decodes policy YAML and loads it into a fresh offline engine.
 func load(t *testing.T, yamlText string) (*Engine, []Loaded) {
 	t.Helper()
-	docs, err := decodeStream("test.yaml", strings.NewReader(yamlText))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ps []Policy
-	for _, d := range docs {
-		p, err := PolicyFromDocument(d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ps = append(ps, p)
-	}
 	e := NewEngine(OfflineConfig(nil))
-	return e, e.Load(ps)
+	return e, e.Load(policiesOf(t, yamlText))
 }
 
 // object decodes one manifest.
