@@ -99,11 +99,11 @@ func (e *Engine) auditMutating(ctx context.Context, c *compiled, req *Request) (
 	if err != nil {
 		return result, false
 	}
-	changed, err := e.mutateWith(WithRequestBudget(ctx), c, req, &versioned, &MutateResult{})
+	written, err := e.mutateWith(WithRequestBudget(ctx), c, req, &versioned, &MutateResult{})
 	switch {
 	case err != nil:
 		result.Result, result.Message = ResultError, err.Error()
-	case !changed:
+	case len(written) == 0:
 		result.Result, result.Message = ResultPass, "has everything the policy adds"
 	default:
 		after, err := json.Marshal(versioned.VersionedObject.Object())

@@ -58,6 +58,9 @@ type compiled struct {
 	conditions matchconditions.Matcher
 	patchers   []patch.Patcher
 	compiler   *plugincel.CompositedCompiler
+	// reads is what the mutating policy's expressions may read of the
+	// object, which decides whether a later change reinvokes it.
+	reads *objectReads
 }
 
 // compile turns a policy into evaluators. It never fails: whatever does not
@@ -131,6 +134,10 @@ func (c *compiled) compileMutating(p *v1alpha1.MutatingPolicy, envSet *environme
 		return
 	}
 	c.compiler = compiler
+	c.reads = &objectReads{all: true}
+	if env, err := envSet.Env(environment.StoredExpressions); err == nil {
+		c.reads = mutatingReads(env, Policy{Mutating: p})
+	}
 	compiler.CompileAndStoreVariables(variableAccessors(spec.Variables), opts, environment.StoredExpressions)
 	c.conditions = compileConditions(compiler, spec.MatchConditions, &c.failure, p.Name, opts)
 	patchOpts := opts

@@ -69,6 +69,10 @@ type Engine struct {
 	// nodePorts is the node port index the CEL functions read.
 	nodePorts *inventory.NodePorts
 
+	// reinvokeOnAnyChange turns off the read analysis of reinvocation, for
+	// the test that compares the two.
+	reinvokeOnAnyChange bool
+
 	loadMu  sync.Mutex
 	byKey   map[compileKey]*compiled
 	current atomic.Pointer[policySet]

@@ -74,37 +74,46 @@ func (p *jsonPatcher) Patch(ctx context.Context, r patch.Request, budget int64) 
 	return obj, err
 }
 
-// patch is Patch, and whether the object changed: the caller need not compare.
-func (p *jsonPatcher) patch(ctx context.Context, r patch.Request, budget int64) (runtime.Object, bool, error) {
+// patch is Patch, and the operations it applied when the object changed
+// (none when it did not): the caller need not compare.
+func (p *jsonPatcher) patch(ctx context.Context, r patch.Request, budget int64) (runtime.Object, []patchOp, error) {
 	admissionRequest := plugincel.CreateAdmissionRequest(
 		r.VersionedAttributes.Attributes,
 		metav1.GroupVersionResource(r.MatchedResource),
 		metav1.GroupVersionKind(r.VersionedAttributes.VersionedKind))
 	if errs := p.evaluator.CompilationErrors(); len(errs) > 0 {
-		return nil, false, errors.Join(errs...)
+		return nil, nil, errors.Join(errs...)
 	}
 	eval, _, err := p.evaluator.ForInput(ctx, r.VersionedAttributes, admissionRequest, r.OptionalVariables, r.Namespace, budget)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, err
 	}
 	if eval.Error != nil {
-		return nil, false, eval.Error
+		return nil, nil, eval.Error
 	}
 	ops, err := patchOps(eval.EvalResult)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, err
 	}
 	before := r.VersionedAttributes.VersionedObject.Object()
 	if u, ok := before.(*unstructured.Unstructured); ok {
 		if out, ok := applyToMap(memoOf(ctx), u, ops); ok {
-			return out, out != before, nil
+			return out, appliedOps(out != before, ops), nil
 		}
 	}
 	obj, err := applyAsKubernetes(r, ops)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, err
 	}
-	return obj, obj != before && !equality.Semantic.DeepEqual(before, obj), nil
+	return obj, appliedOps(obj != before && !equality.Semantic.DeepEqual(before, obj), ops), nil
+}
+
+// appliedOps is ops when they changed the object, else nil.
+func appliedOps(changed bool, ops []patchOp) []patchOp {
+	if !changed {
+		return nil
+	}
+	return ops
 }
 
 // patchOps reads the operations of an evaluated JSONPatch expression, as

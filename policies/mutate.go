@@ -3,7 +3,6 @@ package policies
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -47,10 +46,11 @@ func (e *PolicyError) Error() string {
 func (e *PolicyError) Unwrap() error { return e.Err }
 
 // Mutate applies every matching MutatingPolicy to req's object, in order,
-// each seeing the result of the ones before. Policies that asked for
-// reinvocation run once more if a later policy changed the object. A policy
-// that fails with failurePolicy Fail fails the request with a *PolicyError;
-// with Ignore, its changes are dropped and a warning says so.
+// each seeing the result of the ones before. A policy that asked for
+// reinvocation runs once more if a later policy changed a part of the object
+// it reads (see reads.go). A policy that fails with failurePolicy Fail fails
+// the request with a *PolicyError; with Ignore, its changes are dropped and a
+// warning says so.
 func (e *Engine) Mutate(ctx context.Context, req *Request) (*MutateResult, error) {
 	set := e.current.Load()
 	ctx = WithRequestBudget(ctx)
@@ -59,28 +59,25 @@ func (e *Engine) Mutate(ctx context.Context, req *Request) (*MutateResult, error
 		return result, nil
 	}
 	var versioned *admission.VersionedAttributes
-	var reinvoke []*compiled
-	changedAt := -1
+	// writes[i] are the parts of the object the i-th policy changed; a
+	// reinvoked policy's changes come after everything of the first pass.
+	writes := make([][]objectPath, len(set.mutating)+1)
 	for i, c := range set.mutating {
-		changed, err := e.mutateWith(ctx, c, req, &versioned, result)
+		written, err := e.mutateWith(ctx, c, req, &versioned, result)
 		if err != nil {
 			return nil, err
 		}
-		if changed {
-			changedAt = i
-		}
-		if c.Mutating.Spec.ReinvocationPolicy == admissionregistrationv1.IfNeededReinvocationPolicy {
-			reinvoke = append(reinvoke, c)
-		}
+		writes[i] = written
 	}
-	// Only policies that ran before the last change need to see it.
-	for _, c := range reinvoke {
-		if slices.Index(set.mutating, c) >= changedAt {
-			break
+	for i, c := range set.mutating {
+		if c.Mutating.Spec.ReinvocationPolicy != admissionregistrationv1.IfNeededReinvocationPolicy || !e.touchedAfter(c, writes[i+1:]) {
+			continue
 		}
-		if _, err := e.mutateWith(ctx, c, req, &versioned, result); err != nil {
+		written, err := e.mutateWith(ctx, c, req, &versioned, result)
+		if err != nil {
 			return nil, err
 		}
+		writes[len(set.mutating)] = append(writes[len(set.mutating)], written...)
 	}
 	if len(result.Applied) > 0 {
 		content, err := toUnstructured(versioned.VersionedObject.Object())
@@ -92,71 +89,85 @@ func (e *Engine) Mutate(ctx context.Context, req *Request) (*MutateResult, error
 	return result, nil
 }
 
-// mutateWith applies one policy; it reports whether the object changed.
-func (e *Engine) mutateWith(ctx context.Context, c *compiled, req *Request, versioned **admission.VersionedAttributes, result *MutateResult) (bool, error) {
+// touchedAfter tells whether the changes made after c ran touch what c reads.
+func (e *Engine) touchedAfter(c *compiled, writes [][]objectPath) bool {
+	for _, written := range writes {
+		for _, w := range written {
+			if e.reinvokeOnAnyChange || c.reads.touchedBy(w) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// mutateWith applies one policy; it returns the parts of the object it
+// changed, none when it changed nothing.
+func (e *Engine) mutateWith(ctx context.Context, c *compiled, req *Request, versioned **admission.VersionedAttributes, result *MutateResult) ([]objectPath, error) {
 	ok, gvr, err := e.match(c, req, versioned)
 	if err == nil && !ok {
-		return false, nil
+		return nil, nil
 	}
 	start := time.Now()
 	before := (*versioned)
-	var changed bool
+	var written []objectPath
 	if err == nil {
 		snapshot := before.VersionedObject.Object()
-		changed, err = e.applyPatches(ctx, c, req, gvr, before)
+		written, err = e.applyPatches(ctx, c, req, gvr, before)
 		if err != nil {
 			before.VersionedObject.Set(snapshot)
 		}
 	}
 	c.observe(start, err != nil)
 	if err == nil {
-		if changed {
+		if len(written) > 0 {
 			result.Applied = append(result.Applied, c.Name())
 		}
-		return changed, nil
+		return written, nil
 	}
 	if c.failure == admissionregistrationv1.Ignore {
 		result.Warnings = append(result.Warnings, fmt.Sprintf("%v; ignored (failurePolicy: Ignore)", err))
-		return false, nil
+		return nil, nil
 	}
-	return false, err
+	return nil, err
 }
 
 // applyPatches runs c's matchConditions and mutations on versioned, once per
-// parameter object.
-func (e *Engine) applyPatches(ctx context.Context, c *compiled, req *Request, gvr schema.GroupVersionResource, versioned *admission.VersionedAttributes) (bool, error) {
+// parameter object; it returns the parts of the object they changed.
+func (e *Engine) applyPatches(ctx context.Context, c *compiled, req *Request, gvr schema.GroupVersionResource, versioned *admission.VersionedAttributes) ([]objectPath, error) {
 	ns, err := e.namespace(ctx, req)
 	if err != nil {
-		return false, &PolicyError{Policy: c.Name(), Err: err}
+		return nil, &PolicyError{Policy: c.Name(), Err: err}
 	}
 	params, err := e.params(ctx, c, req)
 	if err != nil {
-		return false, &PolicyError{Policy: c.Name(), Field: "spec.paramRef", Err: err}
+		return nil, &PolicyError{Policy: c.Name(), Field: "spec.paramRef", Err: err}
 	}
-	changed := false
+	var written []objectPath
 	for _, param := range params {
-		changedByParam, err := e.patchOnce(c.compiler.CreateContext(ctx), c, gvr, versioned, ns, param)
+		writtenByParam, err := e.patchOnce(c.compiler.CreateContext(ctx), c, gvr, versioned, ns, param)
 		if err != nil {
-			return false, err
+			return nil, err
 		}
-		changed = changed || changedByParam
+		written = append(written, writtenByParam...)
 	}
-	return changed, nil
+	return written, nil
 }
 
 // patchOnce evaluates c's matchConditions and applies its mutations in
-// order, each to the result of the one before.
-func (e *Engine) patchOnce(ctx context.Context, c *compiled, gvr schema.GroupVersionResource, versioned *admission.VersionedAttributes, ns *corev1.Namespace, param runtime.Object) (bool, error) {
+// order, each to the result of the one before; it returns the parts of the
+// object they changed (the whole object for an ApplyConfiguration).
+func (e *Engine) patchOnce(ctx context.Context, c *compiled, gvr schema.GroupVersionResource, versioned *admission.VersionedAttributes, ns *corev1.Namespace, param runtime.Object) ([]objectPath, error) {
 	if c.conditions != nil {
 		match := c.conditions.Match(ctx, versioned, param, nil)
 		if match.Error != nil {
-			return false, &PolicyError{Policy: c.Name(), Field: "spec.matchConditions", Err: match.Error}
+			return nil, &PolicyError{Policy: c.Name(), Field: "spec.matchConditions", Err: match.Error}
 		}
 		if !match.Matches {
-			return false, nil
+			return nil, nil
 		}
 	}
-	changed := false
+	var written []objectPath
 	for i, patcher := range c.patchers {
 		request := patch.Request{
 			MatchedResource:     gvr,
@@ -167,26 +178,30 @@ func (e *Engine) patchOnce(ctx context.Context, c *compiled, gvr schema.GroupVer
 			TypeConverter:       e.converter,
 		}
 		var obj runtime.Object
-		var changedByPatch bool
+		var writtenByPatch []objectPath
 		var err error
 		if jp, ok := patcher.(*jsonPatcher); ok {
-			// It says whether it changed the object.
-			obj, changedByPatch, err = jp.patch(ctx, request, celconfig.RuntimeCELCostBudget)
+			// It says what it changed.
+			var ops []patchOp
+			obj, ops, err = jp.patch(ctx, request, celconfig.RuntimeCELCostBudget)
+			writtenByPatch = opsWrites(ops)
 		} else {
 			before := versioned.VersionedObject.Object()
 			obj, err = patcher.Patch(ctx, request, celconfig.RuntimeCELCostBudget)
-			changedByPatch = err == nil && !equality.Semantic.DeepEqual(before, obj)
+			if err == nil && !equality.Semantic.DeepEqual(before, obj) {
+				writtenByPatch = []objectPath{{}}
+			}
 		}
 		if err != nil {
 			field, expression := mutationField(c, i)
-			return false, &PolicyError{Policy: c.Name(), Field: field, Expression: expression, Err: err}
+			return nil, &PolicyError{Policy: c.Name(), Field: field, Expression: expression, Err: err}
 		}
-		if changedByPatch {
+		if len(writtenByPatch) > 0 {
 			versioned.UpdateObject(obj)
-			changed = true
+			written = append(written, writtenByPatch...)
 		}
 	}
-	return changed, nil
+	return written, nil
 }
 
 // mutationField names the i-th mutation of c and its expression.
