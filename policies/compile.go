@@ -113,10 +113,10 @@ func (c *compiled) compileValidating(p *v1alpha1.ValidatingPolicy, envSet *envir
 		audits[i] = &validating.AuditAnnotationCondition{Key: a.Key, ValueExpression: a.ValueExpression}
 	}
 	c.validator = validating.NewValidator(
-		budgetedCondition{compiler.CompileCondition(validations, opts, environment.StoredExpressions)},
+		recordedValidations{budgetedCondition{compiler.CompileCondition(validations, opts, environment.StoredExpressions)}},
 		compileConditions(compiler, spec.MatchConditions, &c.failure, p.Name, opts),
 		budgetedCondition{compiler.CompileCondition(audits, opts, environment.StoredExpressions)},
-		budgetedCondition{compiler.CompileCondition(messages, messageOpts, environment.StoredExpressions)},
+		lazyMessages{budgetedCondition{compiler.CompileCondition(messages, messageOpts, environment.StoredExpressions)}},
 		&c.failure,
 		nil,
 	)

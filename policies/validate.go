@@ -121,7 +121,7 @@ func (e *Engine) validateWith(ctx context.Context, c *compiled, req *Request, ve
 	var violations []Violation
 	annotations := map[string]string{}
 	for _, param := range params {
-		res := c.validator.Validate(ctx, gvr, *versioned, param, ns, celconfig.RuntimeCELCostBudget, nil)
+		res := c.validator.Validate(withValidationOutcome(ctx), gvr, *versioned, param, ns, celconfig.RuntimeCELCostBudget, nil)
 		found, evalFailed := c.violations(res)
 		violations = append(violations, found...)
 		failed = failed || evalFailed
