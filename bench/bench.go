@@ -50,6 +50,8 @@ type Options struct {
 
 	// MemoryPolicies and MemoryServices size the memory measure.
 	MemoryPolicies, MemoryServices int
+	// AuditObjects is how many existing objects the audit measure scans.
+	AuditObjects int
 
 	// Progress gets a line per step; nil for none.
 	Progress io.Writer
@@ -63,6 +65,7 @@ func DefaultOptions() Options {
 		Services: 10000,
 		Creates:  500, CreateRounds: 2,
 		MemoryPolicies: 200, MemoryServices: 10000,
+		AuditObjects: 5000,
 	}
 }
 
@@ -90,6 +93,12 @@ func Run(ctx context.Context, opts Options) (*Table, error) {
 	mem, err := measureMemory(root, opts.MemoryPolicies, opts.MemoryServices)
 	if err != nil {
 		return nil, fmt.Errorf("memory: %w", err)
+	}
+
+	progress("audit: scanning and admitting %d objects", opts.AuditObjects)
+	audited, err := measureAudit(root, opts.AuditObjects)
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
 	}
 
 	progress("starting etcd and kube-apiserver")
@@ -183,6 +192,7 @@ func Run(ctx context.Context, opts Options) (*Table, error) {
 	}
 	table.Rows = append(table.Rows, createRows(plain, ourWay, native, opts.Creates)...)
 	table.Rows = append(table.Rows, memoryRows(mem)...)
+	table.Rows = append(table.Rows, auditRow(audited))
 	return table, nil
 }
 

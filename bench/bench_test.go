@@ -23,6 +23,7 @@ func TestRunPrintsEveryRow(t *testing.T) {
 		Services: 100,
 		Creates:  4, CreateRounds: 1,
 		MemoryPolicies: 12, MemoryServices: 100,
+		AuditObjects: 30,
 	}
 	if testing.Verbose() {
 		opts.Progress = os.Stderr
@@ -45,6 +46,7 @@ func TestRunPrintsEveryRow(t *testing.T) {
 		"serving/c-mutate/p99", "serving/c-mutate/max", "serving/c-validate/p99", "serving/c-validate/max",
 		"apiserver/none", "apiserver/webhook", "apiserver/native",
 		"memory/policies", "memory/index", "memory/per-service", "memory/rss",
+		"audit/scan",
 	}
 	if !slices.Equal(ids, want) {
 		t.Errorf("rows %q, want %q", ids, want)

@@ -2,12 +2,10 @@ package policies
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 
-	"gomodules.xyz/jsonpatch/v2"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apiserver/pkg/admission"
@@ -94,11 +92,6 @@ func (e *Engine) auditMutating(ctx context.Context, c *compiled, req *Request) (
 	if ok, _, err := e.match(c, req, &versioned); err != nil || !ok {
 		return result, false
 	}
-	// Both sides as the policy saw them, so the diff is only its change.
-	before, err := json.Marshal(versioned.VersionedObject.Object())
-	if err != nil {
-		return result, false
-	}
 	written, err := e.mutateWith(WithRequestBudget(ctx), c, req, &versioned, &MutateResult{})
 	switch {
 	case err != nil:
@@ -106,26 +99,17 @@ func (e *Engine) auditMutating(ctx context.Context, c *compiled, req *Request) (
 	case len(written) == 0:
 		result.Result, result.Message = ResultPass, "has everything the policy adds"
 	default:
-		after, err := json.Marshal(versioned.VersionedObject.Object())
-		if err != nil {
-			return result, false
-		}
 		result.Result = ResultFail
-		result.Message = fmt.Sprintf("lacks what the policy adds (%s). Admission cannot change a stored object: update it to have it added, e.g. %s", changedPaths(before, after), updateCommand(req))
+		result.Message = fmt.Sprintf("lacks what the policy adds (%s). Admission cannot change a stored object: update it to have it added, e.g. %s", fieldPaths(written), updateCommand(req))
 	}
 	return result, true
 }
 
-// changedPaths names, briefly, where after differs from before.
-func changedPaths(before, after []byte) string {
-	ops, err := jsonpatch.CreatePatch(before, after)
-	if err != nil {
-		return "its content"
-	}
+// fieldPaths names, briefly, the parts of an object that were written.
+func fieldPaths(written []objectPath) string {
 	var paths []string
-	for _, op := range ops {
-		path := fieldPath(op.Path)
-		if !slices.Contains(paths, path) {
+	for _, p := range written {
+		if path := fieldPath(p); !slices.Contains(paths, path) {
 			paths = append(paths, path)
 		}
 	}
@@ -136,20 +120,22 @@ func changedPaths(before, after []byte) string {
 	return strings.Join(paths, ", ")
 }
 
-// fieldPath turns a JSON pointer like /spec/template/spec/containers/0/env
-// into spec.template.spec.containers[0].env.
-func fieldPath(pointer string) string {
+// fieldPath writes an object path like spec.template.spec.containers[0].env;
+// the whole object is "its content".
+func fieldPath(p objectPath) string {
+	if len(p) == 0 {
+		return "its content"
+	}
 	var b strings.Builder
-	for _, part := range strings.Split(strings.TrimPrefix(pointer, "/"), "/") {
-		part = strings.NewReplacer("~1", "/", "~0", "~").Replace(part)
-		if part != "" && strings.Trim(part, "0123456789") == "" {
-			fmt.Fprintf(&b, "[%s]", part)
+	for _, key := range p {
+		if key != "" && strings.Trim(key, "0123456789") == "" {
+			fmt.Fprintf(&b, "[%s]", key)
 			continue
 		}
 		if b.Len() > 0 {
 			b.WriteByte('.')
 		}
-		b.WriteString(part)
+		b.WriteString(key)
 	}
 	return b.String()
 }

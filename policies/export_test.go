@@ -690,17 +690,11 @@ func exportEngine(t *testing.T, docs []Document, policies ...Policy) *Engine {
 	return e
 }
 
-// exportFixtures are the documents of the built-in policies' test resources
-// and of the deploy/examples seeds, and the StatefulSets to mutate: theirs,
-// those the built-in tests expect (mutated already), and variants, each
-// marked with the annotation "fixture", that take the other branches of the
-// pure functions: ports and the conf dir from annotations (some that are not
-// port numbers), named container ports, a role from the pod template's label
-// only, images with registries and digests, no container.
-func exportFixtures(t *testing.T) ([]Document, []*unstructured.Unstructured) {
+// readFixtures reads every document of the files the glob patterns match.
+func readFixtures(t *testing.T, patterns ...string) []Document {
 	t.Helper()
-	var docs, expected []Document
-	for _, pattern := range []string{"builtin/tests/resources/*.yaml", "../deploy/examples/seed-*.yaml", "builtin/tests/expected/*.yaml"} {
+	var docs []Document
+	for _, pattern := range patterns {
 		files, err := filepath.Glob(pattern)
 		if err != nil {
 			t.Fatal(err)
@@ -710,13 +704,23 @@ func exportFixtures(t *testing.T) ([]Document, []*unstructured.Unstructured) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if strings.Contains(file, "expected") {
-				expected = append(expected, fileDocs...)
-			} else {
-				docs = append(docs, fileDocs...)
-			}
+			docs = append(docs, fileDocs...)
 		}
 	}
+	return docs
+}
+
+// exportFixtures are the documents of the built-in policies' test resources
+// and of the deploy/examples seeds, and the StatefulSets to mutate: theirs,
+// those the built-in tests expect (mutated already), and variants, each
+// marked with the annotation "fixture", that take the other branches of the
+// pure functions: ports and the conf dir from annotations (some that are not
+// port numbers), named container ports, a role from the pod template's label
+// only, images with registries and digests, no container.
+func exportFixtures(t *testing.T) ([]Document, []*unstructured.Unstructured) {
+	t.Helper()
+	docs := readFixtures(t, "builtin/tests/resources/*.yaml", "../deploy/examples/seed-*.yaml")
+	expected := readFixtures(t, "builtin/tests/expected/*.yaml")
 	var objects, bases []*unstructured.Unstructured
 	for _, doc := range slices.Concat(docs, expected) {
 		if doc.Object.GetKind() != "StatefulSet" {

@@ -7,7 +7,6 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -188,8 +187,8 @@ func (e *Engine) patchOnce(ctx context.Context, c *compiled, gvr schema.GroupVer
 		} else {
 			before := versioned.VersionedObject.Object()
 			obj, err = patcher.Patch(ctx, request, celconfig.RuntimeCELCostBudget)
-			if err == nil && !equality.Semantic.DeepEqual(before, obj) {
-				writtenByPatch = []objectPath{{}}
+			if err == nil {
+				writtenByPatch = changedParts(before, obj)
 			}
 		}
 		if err != nil {

@@ -9,6 +9,9 @@ import (
 	celast "github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/operators"
 	"github.com/google/cel-go/common/types"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/doris-admission/doris-admission/policies/library"
 )
@@ -336,6 +339,27 @@ func opsWrites(ops []patchOp) []objectPath {
 	return out
 }
 
+// changedParts are the parts of the object a patcher that does not say what
+// it changed (an ApplyConfiguration) changed from before to after: where the
+// JSON patch between them points, else the whole object if it changed at all.
+func changedParts(before, after runtime.Object) []objectPath {
+	b, okBefore := before.(*unstructured.Unstructured)
+	a, okAfter := after.(*unstructured.Unstructured)
+	if okBefore && okAfter {
+		if ops, ok := CreatePatch(b.Object, a.Object); ok {
+			var out []objectPath
+			for _, op := range ops {
+				out = append(out, patchWrites(patchOp{op: op.Operation, path: op.Path})...)
+			}
+			return out
+		}
+	}
+	if equality.Semantic.DeepEqual(before, after) {
+		return nil
+	}
+	return []objectPath{{}}
+}
+
 // patchWrites are the parts of the object a JSON patch operation may change.
 // An operation that adds or removes a list element changes the whole list:
 // the elements after it move.
@@ -359,7 +383,7 @@ func pointerPath(pointer string, listWide bool) objectPath {
 	}
 	keys := strings.Split(strings.TrimPrefix(pointer, "/"), "/")
 	for i, key := range keys {
-		keys[i] = strings.ReplaceAll(strings.ReplaceAll(key, "~1", "/"), "~0", "~")
+		keys[i] = pointerDecoder.Replace(key)
 		// "-" and negative indexes name no fixed element: the list is changed.
 		if key == "-" || strings.HasPrefix(key, "-") && isIndex(key) {
 			return keys[:i]

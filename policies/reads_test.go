@@ -2,7 +2,6 @@ package policies
 
 import (
 	"context"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -188,20 +187,7 @@ spec:
 // doris-agent twice (doris-conf adds to the volumes and init containers it
 // reads); the others read nothing a later policy changes.
 func TestReinvocationFollowsReads(t *testing.T) {
-	var objects []Document
-	for _, pattern := range []string{"../deploy/examples/*.yaml", "builtin/tests/resources/*.yaml"} {
-		files, err := filepath.Glob(pattern)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, file := range files {
-			docs, err := ReadDocuments(file, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			objects = append(objects, docs...)
-		}
-	}
+	objects := readFixtures(t, "../deploy/examples/*.yaml", "builtin/tests/resources/*.yaml")
 	builtin, err := Builtin(DefaultNamespace, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -55,7 +55,7 @@ func (m mutator) decide(ctx context.Context, req admission.Request) admission.Re
 	var patches []jsonpatch.Operation
 	ok := original != nil && !validate
 	if ok {
-		patches, ok = createPatch(original.Object, res.Object.Object)
+		patches, ok = policies.CreatePatch(original.Object, res.Object.Object)
 	}
 	if !ok {
 		mutated, err := json.Marshal(res.Object.Object)

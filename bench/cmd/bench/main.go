@@ -26,6 +26,7 @@ func main() {
 	flag.IntVar(&opts.CreateRounds, "create-rounds", opts.CreateRounds, "rounds of creates, alternating the ways of admitting")
 	flag.IntVar(&opts.MemoryPolicies, "memory-policies", opts.MemoryPolicies, "policies loaded for the memory measure")
 	flag.IntVar(&opts.MemoryServices, "memory-services", opts.MemoryServices, "Services indexed for the memory measure")
+	flag.IntVar(&opts.AuditObjects, "audit-objects", opts.AuditObjects, "existing objects the audit measure scans")
 	flag.StringVar(&opts.ProfileDir, "cpuprofile-dir", "", "write a CPU profile of each of doris-admission's maximum-throughput runs here")
 	flag.Parse()
 	opts.Progress = os.Stderr

@@ -1,4 +1,4 @@
-package webhook
+package policies
 
 import (
 	"encoding/json"
@@ -46,7 +46,7 @@ func TestCreatePatchIsJSONPatchCreatePatch(t *testing.T) {
 		if err := utiljson.Unmarshal([]byte(current), &b); err != nil {
 			t.Fatal(err)
 		}
-		got, ok := createPatch(a, b)
+		got, ok := CreatePatch(a, b)
 		if !ok {
 			t.Fatalf("no patch for %s", current)
 		}
@@ -66,7 +66,7 @@ func TestCreatePatchIsJSONPatchCreatePatch(t *testing.T) {
 
 func TestCreatePatchLeavesWhatJSONWouldChange(t *testing.T) {
 	for _, odd := range []any{"\xff", int(1), []string{"a"}} {
-		if _, ok := createPatch(map[string]any{"a": "b"}, map[string]any{"a": odd}); ok {
+		if _, ok := CreatePatch(map[string]any{"a": "b"}, map[string]any{"a": odd}); ok {
 			t.Errorf("%#v was diffed on the objects", odd)
 		}
 	}

@@ -1,4 +1,4 @@
-package webhook
+package policies
 
 import (
 	"encoding/json"
@@ -10,7 +10,7 @@ import (
 	"gomodules.xyz/jsonpatch/v2"
 )
 
-// createPatch is the JSON patch from original to current, the operations
+// CreatePatch is the JSON patch from original to current, the operations
 // jsonpatch.CreatePatch (what admission.PatchResponseFromRaw calls) makes
 // from the two objects' JSON, computed on the decoded objects instead of
 // encoding current and decoding both: numbers compare as the float64 that
@@ -18,7 +18,7 @@ import (
 // returns false when an object holds what that JSON would not carry the
 // same (a string that is not UTF-8, NaN, a Go type JSON decoding never
 // gives); the caller then takes the JSON way.
-func createPatch(original, current map[string]any) ([]jsonpatch.Operation, bool) {
+func CreatePatch(original, current map[string]any) ([]jsonpatch.Operation, bool) {
 	if !jsonValue(original) || !jsonValue(current) {
 		return nil, false
 	}
@@ -102,7 +102,7 @@ func asDecoded(v any) any {
 // rfc6901Encoder escapes a JSON pointer's reference token, as jsonpatch does.
 var rfc6901Encoder = strings.NewReplacer("~", "~0", "/", "~1")
 
-func pointer(path, key string) string {
+func childPointer(path, key string) string {
 	return path + "/" + rfc6901Encoder.Replace(key)
 }
 
@@ -120,7 +120,7 @@ func diffValues(av, bv any, p string, patch []jsonpatch.Operation) []jsonpatch.O
 	case map[string]any:
 		bt := bv.(map[string]any)
 		for key, b := range bt {
-			path := pointer(p, key)
+			path := childPointer(p, key)
 			a, ok := at[key]
 			if !ok {
 				patch = append(patch, jsonpatch.NewOperation("add", path, asDecoded(b)))
@@ -130,7 +130,7 @@ func diffValues(av, bv any, p string, patch []jsonpatch.Operation) []jsonpatch.O
 		}
 		for key := range at {
 			if _, ok := bt[key]; !ok {
-				patch = append(patch, jsonpatch.NewOperation("remove", pointer(p, key), nil))
+				patch = append(patch, jsonpatch.NewOperation("remove", childPointer(p, key), nil))
 			}
 		}
 	case []any:
