@@ -89,7 +89,7 @@ fuzz:
 
 ## bench: doris-admission against baselines measured side by side in one run (webhook serving
 ## against a null webhook, StatefulSet creates through kube-apiserver without webhooks, with ours
-## and with the exported native policies, memory), printed as one table; then the CEL benchmarks
+## and with the exported native policies, memory, the audit's scan), printed as one table; then the CEL benchmarks
 ## of the built-in policies. About 4 minutes; BENCHMARKS.md says how to read it. Not part of make test.
 .PHONY: bench
 bench:

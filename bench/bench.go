@@ -1,8 +1,9 @@
 // Package bench measures doris-admission against baselines run side by side
 // in the same process: its webhook server against a null controller-runtime
 // webhook under vegeta's load, StatefulSet creates through the real
-// kube-apiserver with no webhooks, with ours and with native policies, and
-// the heap the engine and its node port index take. Run prints one table;
+// kube-apiserver with no webhooks, with ours and with native policies, the
+// heap the engine and its node port index take, and the audit's evaluation
+// of existing objects against admitting them. Run prints one table;
 // `make bench` runs it (bench/cmd/bench) with the CEL benchmarks of policies/.
 package bench
 

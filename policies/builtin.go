@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"maps"
 	"slices"
+	"sync/atomic"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -73,11 +74,20 @@ type withSettings struct {
 	// defaults are the embedded settings, decoded once.
 	defaults    *unstructured.Unstructured
 	defaultsErr error
+	// last is the latest merge, reused while the cluster's ConfigMap is the
+	// same object: the policies of every request read the settings.
+	last *atomic.Pointer[mergedSettings]
+}
+
+// mergedSettings are the settings made of the cluster's ConfigMap own (nil
+// when there is none) and the defaults.
+type mergedSettings struct {
+	own, merged *unstructured.Unstructured
 }
 
 func newWithSettings(source ObjectSource, namespace string) withSettings {
 	defaults, err := defaultSettings(namespace)
-	return withSettings{ObjectSource: source, namespace: namespace, defaults: defaults, defaultsErr: err}
+	return withSettings{ObjectSource: source, namespace: namespace, defaults: defaults, defaultsErr: err, last: &atomic.Pointer[mergedSettings]{}}
 }
 
 var configMapKind = schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}
@@ -110,21 +120,41 @@ func (w withSettings) List(ctx context.Context, kind schema.GroupVersionKind, na
 	if !selector.Matches(labels.Set(w.defaults.GetLabels())) {
 		return found, nil
 	}
-	// A copy: what List returns is the caller's.
-	defaults := w.defaults.DeepCopy()
 	i := slices.IndexFunc(found, func(o *unstructured.Unstructured) bool {
 		return o.GetName() == settingsName && o.GetNamespace() == w.namespace
 	})
-	if i < 0 {
-		return append(found, defaults), nil
+	var own *unstructured.Unstructured
+	if i >= 0 {
+		own = found[i]
 	}
-	merged := found[i].DeepCopy()
-	data, _, _ := unstructured.NestedStringMap(defaults.Object, "data")
-	own, _, _ := unstructured.NestedStringMap(merged.Object, "data")
-	maps.Copy(data, own)
-	if err := unstructured.SetNestedStringMap(merged.Object, data, "data"); err != nil {
+	merged, err := w.merge(own)
+	if err != nil {
 		return nil, err
+	}
+	if i < 0 {
+		return append(found, merged), nil
 	}
 	found[i] = merged
 	return found, nil
+}
+
+// merge is own with every key it leaves out taken from the defaults (the
+// defaults alone for nil), made once per version of own. Like the objects of
+// the informer cache, it is shared: the policies only read their params.
+func (w withSettings) merge(own *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	if last := w.last.Load(); last != nil && last.own == own {
+		return last.merged, nil
+	}
+	merged := w.defaults.DeepCopy()
+	if own != nil {
+		merged = own.DeepCopy()
+		data, _, _ := unstructured.NestedStringMap(w.defaults.Object, "data")
+		ownData, _, _ := unstructured.NestedStringMap(own.Object, "data")
+		maps.Copy(data, ownData)
+		if err := unstructured.SetNestedStringMap(merged.Object, data, "data"); err != nil {
+			return nil, err
+		}
+	}
+	w.last.Store(&mergedSettings{own: own, merged: merged})
+	return merged, nil
 }

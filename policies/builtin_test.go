@@ -7,6 +7,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
 )
 
@@ -133,3 +135,74 @@ func toYAML(t *testing.T, v any) string {
 
 // TestBuiltinWarnings validates risky Doris StatefulSets and checks each
 // doris-checks warning appears where it should, and only there.
+
+// changingObjects is a cluster whose objects are replaced, as an informer
+// cache replaces an object when it is updated.
+type changingObjects struct {
+	objects Objects
+}
+
+func (c *changingObjects) List(ctx context.Context, kind schema.GroupVersionKind, namespace string, selector labels.Selector) ([]*unstructured.Unstructured, error) {
+	return c.objects.List(ctx, kind, namespace, selector)
+}
+
+// TestSettingsFollowTheConfigMap: the built-in policies read the settings
+// ConfigMap as it is at each request: its keys over the defaults, the
+// defaults when it is deleted.
+func TestSettingsFollowTheConfigMap(t *testing.T) {
+	settings := func(grace string) *unstructured.Unstructured {
+		return object(t, `
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: doris-admission-settings, namespace: doris-admission}
+data: {feTerminationGracePeriodSeconds: "`+grace+`"}
+`)
+	}
+	cluster := &changingObjects{}
+	cfg := OfflineConfig(nil)
+	cfg.Objects = cluster
+	e := NewEngine(cfg)
+	builtin, err := Builtin(DefaultNamespace, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Load(builtin)
+	docs, err := ReadDocuments("../deploy/examples/seed-fe-plain.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fe *unstructured.Unstructured
+	for _, doc := range docs {
+		if doc.Object.GetKind() == "StatefulSet" {
+			fe = doc.Object
+		}
+	}
+	grace := func() int64 {
+		t.Helper()
+		req, err := e.RequestForObject(fe)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := e.Mutate(context.Background(), req)
+		if err != nil || res.Object == nil {
+			t.Fatalf("mutate: %v %v", res, err)
+		}
+		seconds, _, _ := unstructured.NestedInt64(res.Object.Object, "spec", "template", "spec", "terminationGracePeriodSeconds")
+		return seconds
+	}
+	for _, step := range []struct {
+		// set is the ConfigMap's feTerminationGracePeriodSeconds; "" for no ConfigMap.
+		set  string
+		want int64
+	}{
+		{"", 120}, {"300", 300}, {"600", 600}, {"", 120},
+	} {
+		cluster.objects = nil
+		if step.set != "" {
+			cluster.objects = Objects{settings(step.set)}
+		}
+		if got := grace(); got != step.want {
+			t.Errorf("with feTerminationGracePeriodSeconds %q in the settings ConfigMap the FE grace period is %d, want %d", step.set, got, step.want)
+		}
+	}
+}

@@ -414,7 +414,7 @@ func simpleOp(op patchOp) bool {
 		return false
 	}
 	top, _, _ := strings.Cut(op.path[1:], "/")
-	top = pointerDecoder.Replace(top)
+	top = pointerToken(top)
 	return top != "kind" && top != "apiVersion"
 }
 
@@ -435,6 +435,15 @@ func quotesAsJSON(s string) bool {
 // pointerDecoder decodes a JSON pointer's reference token (RFC 6901), as the
 // JSON patch library does.
 var pointerDecoder = strings.NewReplacer("~1", "/", "~0", "~")
+
+// pointerToken is a JSON pointer's reference token decoded; most have
+// nothing to decode, and the replacer allocates even then.
+func pointerToken(token string) string {
+	if !strings.Contains(token, "~") {
+		return token
+	}
+	return pointerDecoder.Replace(token)
+}
 
 // applyOp applies one simple operation to root and returns the new root;
 // false when it does not apply as written (Kubernetes' way then reports the
@@ -460,7 +469,7 @@ func applyOp(root map[string]any, op patchOp) (map[string]any, bool) {
 	var container any = newRoot
 	set := func(any) {}
 	for _, part := range parts[:len(parts)-1] {
-		key := pointerDecoder.Replace(part)
+		key := pointerToken(part)
 		switch c := container.(type) {
 		case map[string]any:
 			next, ok := shallowCopy(c[key])
@@ -486,7 +495,7 @@ func applyOp(root map[string]any, op patchOp) (map[string]any, bool) {
 			return nil, false
 		}
 	}
-	key := pointerDecoder.Replace(parts[len(parts)-1])
+	key := pointerToken(parts[len(parts)-1])
 	switch c := container.(type) {
 	case map[string]any:
 		switch op.op {

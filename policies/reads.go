@@ -383,7 +383,7 @@ func pointerPath(pointer string, listWide bool) objectPath {
 	}
 	keys := strings.Split(strings.TrimPrefix(pointer, "/"), "/")
 	for i, key := range keys {
-		keys[i] = pointerDecoder.Replace(key)
+		keys[i] = pointerToken(key)
 		// "-" and negative indexes name no fixed element: the list is changed.
 		if key == "-" || strings.HasPrefix(key, "-") && isIndex(key) {
 			return keys[:i]
