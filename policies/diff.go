@@ -46,32 +46,20 @@ func jsonKind(v any) byte {
 // jsonValue tells whether v holds only what JSON decoding gives and JSON
 // encoding writes back the same.
 func jsonValue(v any) bool {
-	switch t := v.(type) {
-	case nil, bool, int64:
-		return true
-	case string:
-		return utf8.ValidString(t)
-	case float64:
-		return !math.IsNaN(t) && !math.IsInf(t, 0)
-	case json.Number:
-		f, err := strconv.ParseFloat(string(t), 64)
-		return err == nil && !math.IsInf(f, 0)
-	case map[string]any:
-		for k, e := range t {
-			if !utf8.ValidString(k) || !jsonValue(e) {
-				return false
-			}
+	return everyLeaf(v, func(leaf any) bool {
+		switch t := leaf.(type) {
+		case nil, bool, int64, map[string]any, []any:
+			return true
+		case string:
+			return utf8.ValidString(t)
+		case float64:
+			return !math.IsNaN(t) && !math.IsInf(t, 0)
+		case json.Number:
+			f, err := strconv.ParseFloat(string(t), 64)
+			return err == nil && !math.IsInf(f, 0)
 		}
-		return true
-	case []any:
-		for _, e := range t {
-			if !jsonValue(e) {
-				return false
-			}
-		}
-		return true
-	}
-	return false
+		return false
+	})
 }
 
 // asDecoded is v as encoding/json decodes its JSON into an interface:

@@ -573,35 +573,45 @@ func arrayIndex(s string) (int, bool) {
 // roundTrips tells whether encoding v to JSON and decoding it as the API
 // machinery does (whole numbers as int64) gives v back exactly.
 func roundTrips(v any) bool {
+	return everyLeaf(v, func(leaf any) bool {
+		switch t := leaf.(type) {
+		case nil, bool, int64:
+			return true
+		case string:
+			return utf8.ValidString(t)
+		case float64:
+			// Whole numbers would come back as int64; NaN and infinities do not encode.
+			return t != math.Trunc(t) && !math.IsNaN(t) && !math.IsInf(t, 0)
+		}
+		// A nil map or list would come back as null.
+		return false
+	})
+}
+
+// everyLeaf tells whether ok accepts every leaf of v, the maps' keys being
+// valid UTF-8; a nil map or list is a leaf.
+func everyLeaf(v any, ok func(any) bool) bool {
 	switch t := v.(type) {
-	case nil, bool, int64:
-		return true
-	case string:
-		return utf8.ValidString(t)
-	case float64:
-		// Whole numbers would come back as int64; NaN and infinities do not encode.
-		return t != math.Trunc(t) && !math.IsNaN(t) && !math.IsInf(t, 0)
 	case map[string]any:
 		if t == nil {
-			return false
+			return ok(t)
 		}
 		for k, e := range t {
-			if !utf8.ValidString(k) || !roundTrips(e) {
+			if !utf8.ValidString(k) || !everyLeaf(e, ok) {
 				return false
 			}
 		}
 		return true
 	case []any:
 		if t == nil {
-			return false
+			return ok(t)
 		}
 		for _, e := range t {
-			if !roundTrips(e) {
+			if !everyLeaf(e, ok) {
 				return false
 			}
 		}
 		return true
-	default:
-		return false
 	}
+	return ok(v)
 }
