@@ -41,6 +41,8 @@ func startControlPlane(assets string) (*envtest.Environment, *rest.Config, error
 		ControlPlaneStartTimeout: 2 * time.Minute,
 		ControlPlaneStopTimeout:  time.Minute,
 	}
+	// Room for the node ports of the server memory measure's Services (nodePortService).
+	env.ControlPlane.GetAPIServer().Configure().Set("service-node-port-range", "30000-60000")
 	cfg, err := env.Start()
 	if err != nil {
 		return nil, nil, fmt.Errorf("starting etcd and kube-apiserver from %s: %w", assets, err)

@@ -45,7 +45,7 @@ func TestRunPrintsEveryRow(t *testing.T) {
 		"serving/a/p99", "serving/a/max", "serving/b/p99", "serving/b/max",
 		"serving/c-mutate/p99", "serving/c-mutate/max", "serving/c-validate/p99", "serving/c-validate/max",
 		"apiserver/none", "apiserver/webhook", "apiserver/native",
-		"memory/policies", "memory/index", "memory/per-service", "memory/rss",
+		"memory/policies", "memory/index", "memory/per-service", "memory/server",
 		"audit/scan",
 	}
 	if !slices.Equal(ids, want) {

@@ -1,10 +1,11 @@
 package bench
 
 import (
+	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -20,8 +21,6 @@ type memoryStats struct {
 	builtinOnly, withPolicies uint64
 	// index is what the node port index grew by with every Service in it.
 	index uint64
-	// processRSS is this process's VmRSS at the end, every part included.
-	processRSS uint64
 }
 
 // heapAfterGC is the live heap after a full collection.
@@ -38,19 +37,11 @@ func heapAfterGC() uint64 {
 // of them and of the example policies under new names, then puts services
 // Services holding one node port each in its node port index.
 func measureMemory(root string, n, services int) (*memoryStats, error) {
-	builtin, err := policies.Builtin(policies.DefaultNamespace, nil)
+	all, err := policySet(root, n)
 	if err != nil {
 		return nil, err
 	}
-	examples, err := policies.ReadPolicies(filepath.Join(root, "deploy", "examples", "policies"), nil)
-	if err != nil {
-		return nil, err
-	}
-	sources := append(append([]policies.Policy{}, builtin...), examples...)
-	all := append([]policies.Policy{}, builtin...)
-	for i := 0; len(all) < n; i++ {
-		all = append(all, renamed(sources[i%len(sources)], fmt.Sprintf("copy-%d", i)))
-	}
+	builtin := slices.DeleteFunc(slices.Clone(all), func(p policies.Policy) bool { return p.Origin != policies.OriginBuiltin })
 	st := &memoryStats{policies: len(all), services: services, builtinCount: len(builtin)}
 
 	before := heapAfterGC()
@@ -68,8 +59,26 @@ func measureMemory(root string, n, services int) (*memoryStats, error) {
 	st.index = heapAfterGC() - empty
 	runtime.KeepAlive(engine)
 	runtime.KeepAlive(cfg.NodePorts)
-	st.processRSS = rss()
 	return st, nil
+}
+
+// policySet is n policies: the built-in ones, then copies of them and of the
+// example policies under new names.
+func policySet(root string, n int) ([]policies.Policy, error) {
+	builtin, err := policies.Builtin(policies.DefaultNamespace, nil)
+	if err != nil {
+		return nil, err
+	}
+	examples, err := policies.ReadPolicies(filepath.Join(root, "deploy", "examples", "policies"), nil)
+	if err != nil {
+		return nil, err
+	}
+	sources := append(slices.Clone(builtin), examples...)
+	all := slices.Clone(builtin)
+	for i := 0; len(all) < n; i++ {
+		all = append(all, renamed(sources[i%len(sources)], fmt.Sprintf("copy-%d", i)))
+	}
+	return all, nil
 }
 
 // renamed is a copy of p under a new name, as if read from a file.
@@ -85,19 +94,13 @@ func renamed(p policies.Policy, suffix string) policies.Policy {
 	return out
 }
 
-// rss is this process's resident set size from /proc/self/status, 0 when unknown.
-func rss() uint64 {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for line := range strings.Lines(string(data)) {
+// vmRSS reads VmRSS from the text of /proc/<pid>/status.
+func vmRSS(status string) (uint64, error) {
+	for line := range strings.Lines(status) {
 		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
 			kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			if err == nil {
-				return kb << 10
-			}
+			return kb << 10, err
 		}
 	}
-	return 0
+	return 0, errors.New("no VmRSS in the process status")
 }
