@@ -41,8 +41,11 @@ func startControlPlane(assets string) (*envtest.Environment, *rest.Config, error
 		ControlPlaneStartTimeout: 2 * time.Minute,
 		ControlPlaneStopTimeout:  time.Minute,
 	}
-	// Room for the node ports of the server memory measure's Services (nodePortService).
-	env.ControlPlane.GetAPIServer().Configure().Set("service-node-port-range", "30000-60000")
+	// Room for the cluster IPs and node ports of the server memory measure's
+	// Services (nodePortService).
+	apiServer := env.ControlPlane.GetAPIServer().Configure()
+	apiServer.Set("service-cluster-ip-range", "10.0.0.0/16")
+	apiServer.Set("service-node-port-range", "30000-60000")
 	cfg, err := env.Start()
 	if err != nil {
 		return nil, nil, fmt.Errorf("starting etcd and kube-apiserver from %s: %w", assets, err)
