@@ -5,11 +5,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"net/http"
 	"os"
 	"sync/atomic"
 	"time"
 
+	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/spf13/cobra"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -96,6 +98,11 @@ SIGTERM: requests in flight are answered before it exits.`,
 func runServe(signalled context.Context, opts serveOptions) error {
 	ctx, draining := afterDrainDelay(signalled, opts.shutdownDelay)
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts.log)))
+	if limit, err := limitMemory(memlimit.FromCgroup); err != nil {
+		ctrl.Log.Info("the container's memory limit could not be read; the Go memory limit is left as it is", "error", err.Error())
+	} else if limit != math.MaxInt64 {
+		ctrl.Log.Info("Go memory limit set", "bytes", limit)
+	}
 	static, err := opts.policies.load(ownNamespace(), nil)
 	if err != nil {
 		return fmt.Errorf("loading the policies: %w", err)
@@ -167,6 +174,16 @@ func runServe(signalled context.Context, opts serveOptions) error {
 	}
 	ctrl.Log.Info("stopped after answering the requests in flight")
 	return nil
+}
+
+// limitMemory sets the Go runtime's soft memory limit to 90% of the memory
+// limit provider reports (the container's cgroup limit in a pod), unless the
+// GOMEMLIMIT or AUTOMEMLIMIT environment variables say otherwise, so the
+// collector works harder before the kernel would kill the pod. With Go's
+// default pacing alone, a server with 200 policies and 10,000 Services holds
+// a heap of about 200 MiB and a resident set past 500 MiB (make bench).
+func limitMemory(provider memlimit.Provider) (int64, error) {
+	return memlimit.Set(memlimit.WithRatio(0.9), memlimit.WithProvider(provider))
 }
 
 // newManager connects to the cluster and sets up metrics and probes.
