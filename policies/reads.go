@@ -44,9 +44,10 @@ type objectReads struct {
 	reads []objectRead
 }
 
-// touchedBy tells whether a change at write may change what is read.
+// touchedBy tells whether a change at write may change what is read; nil
+// reads (a policy that did not compile) are touched by any change.
 func (r *objectReads) touchedBy(write objectPath) bool {
-	if r.all {
+	if r == nil || r.all {
 		return true
 	}
 	return slices.ContainsFunc(r.reads, func(read objectRead) bool {

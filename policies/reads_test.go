@@ -73,6 +73,9 @@ func TestTouchedBy(t *testing.T) {
 	if !(&objectReads{all: true}).touchedBy(path("anything")) {
 		t.Error("reads that cannot be told must be touched by any change")
 	}
+	if !(*objectReads)(nil).touchedBy(path("anything")) {
+		t.Error("the reads of a policy that did not compile must be touched by any change")
+	}
 }
 
 // TestMutatingReads checks what the analysis makes of the shapes of
