@@ -119,14 +119,11 @@ func Run(ctx context.Context, opts Options) (*Table, error) {
 	if err != nil {
 		return nil, err
 	}
-	oursPort, err := freePort()
+	ports, err := freePorts(2)
 	if err != nil {
 		return nil, err
 	}
-	nullPort, err := freePort()
-	if err != nil {
-		return nil, err
-	}
+	oursPort, nullPort := ports[0], ports[1]
 	progress("starting doris-admission's webhook server and the null webhook")
 	o, err := startOurs(ctx, cfg, files, oursPort)
 	if err != nil {

@@ -72,59 +72,74 @@ func measureServer(ctx context.Context, root string, cfg *rest.Config, files *tl
 	if err != nil {
 		return nil, err
 	}
+	server, err := startServer(ctx, bin, dir, cfg, files)
+	if err != nil {
+		return nil, err
+	}
+	defer server.stop()
+	if err := poll(ctx, 2*time.Minute, func() (bool, error) { return allReady(ctx, cl, created) }); err != nil {
+		return nil, server.failed(fmt.Errorf("waiting for the server to load %d policies: %w", len(created), err))
+	}
+	m := &serverMemory{services: services, policies: n}
+	if m.rss, err = processRSS(server.cmd.Process.Pid); err != nil {
+		return nil, err
+	}
+	if m.heap, err = heapInUse(fmt.Sprintf("http://127.0.0.1:%d/metrics", server.metricsPort)); err != nil {
+		return nil, server.failed(err)
+	}
+	return m, nil
+}
+
+// serverProcess is a running `doris-admission serve`.
+type serverProcess struct {
+	cmd         *exec.Cmd
+	logPath     string
+	metricsPort int
+}
+
+// startServer runs bin serve against cfg's cluster, writing its kubeconfig
+// and log in dir, and waits until it is ready.
+func startServer(ctx context.Context, bin, dir string, cfg *rest.Config, files *tlsFiles) (*serverProcess, error) {
 	kubeconfig := filepath.Join(dir, "kubeconfig")
 	if err := writeKubeconfig(cfg, kubeconfig); err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	ports, err := freePorts(3)
 	if err != nil {
 		return nil, err
 	}
-	metricsPort, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	probePort, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	server := exec.Command(bin, "serve", "--kubeconfig", kubeconfig, "--cert-dir", files.dir, "--host", "127.0.0.1",
-		"--port", strconv.Itoa(port), "--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", metricsPort),
-		"--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", probePort),
+	s := &serverProcess{logPath: filepath.Join(dir, "server.log"), metricsPort: ports[1]}
+	s.cmd = exec.Command(bin, "serve", "--kubeconfig", kubeconfig, "--cert-dir", files.dir, "--host", "127.0.0.1",
+		"--port", strconv.Itoa(ports[0]), "--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[1]),
+		"--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[2]),
 		"--webhook-configuration=", "--audit=false", "--shutdown-delay=0s")
-	logPath := filepath.Join(dir, "server.log")
-	logFile, err := os.Create(logPath)
+	logFile, err := os.Create(s.logPath)
 	if err != nil {
 		return nil, err
 	}
 	defer logFile.Close()
-	server.Stdout, server.Stderr = logFile, logFile
-	if err := server.Start(); err != nil {
+	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
+	if err := s.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting doris-admission serve: %w", err)
 	}
-	defer func() {
-		server.Process.Signal(syscall.SIGTERM)
-		server.Wait()
-	}()
-	failed := func(err error) error {
-		log, _ := os.ReadFile(logPath)
-		return fmt.Errorf("%w\nserver log:\n%s", err, log)
-	}
-	probe := fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort)
+	probe := fmt.Sprintf("http://127.0.0.1:%d/readyz", ports[2])
 	if err := poll(ctx, 2*time.Minute, func() (bool, error) { return httpOK(probe), nil }); err != nil {
-		return nil, failed(fmt.Errorf("waiting for doris-admission serve to be ready: %w", err))
+		s.stop()
+		return nil, s.failed(fmt.Errorf("waiting for doris-admission serve to be ready: %w", err))
 	}
-	if err := poll(ctx, 2*time.Minute, func() (bool, error) { return allReady(ctx, cl, created) }); err != nil {
-		return nil, failed(fmt.Errorf("waiting for the server to load %d policies: %w", len(created), err))
-	}
-	m := &serverMemory{services: services, policies: n}
-	if m.rss, err = processRSS(server.Process.Pid); err != nil {
-		return nil, err
-	}
-	if m.heap, err = heapInUse(fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)); err != nil {
-		return nil, failed(err)
-	}
-	return m, nil
+	return s, nil
+}
+
+// stop ends the server and waits for it.
+func (s *serverProcess) stop() {
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	s.cmd.Wait()
+}
+
+// failed adds the server's log to err.
+func (s *serverProcess) failed(err error) error {
+	log, _ := os.ReadFile(s.logPath)
+	return fmt.Errorf("%w\nserver log:\n%s", err, log)
 }
 
 // createServices creates n NodePort Services holding one node port each,

@@ -191,6 +191,18 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// freePorts returns n free loopback ports.
+func freePorts(n int) ([]int, error) {
+	ports := make([]int, n)
+	for i := range ports {
+		var err error
+		if ports[i], err = freePort(); err != nil {
+			return nil, err
+		}
+	}
+	return ports, nil
+}
+
 // client is an HTTPS client with keep-alive that trusts files' CA, speaking
 // HTTP/1.1 as the load generator does.
 func (f *tlsFiles) client(conns int) *http.Client {
