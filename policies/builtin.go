@@ -145,8 +145,10 @@ func (w withSettings) merge(own *unstructured.Unstructured) (*unstructured.Unstr
 	if last := w.last.Load(); last != nil && last.own == own {
 		return last.merged, nil
 	}
-	merged := w.defaults.DeepCopy()
-	if own != nil {
+	var merged *unstructured.Unstructured
+	if own == nil {
+		merged = w.defaults.DeepCopy()
+	} else {
 		merged = own.DeepCopy()
 		data, _, _ := unstructured.NestedStringMap(w.defaults.Object, "data")
 		ownData, _, _ := unstructured.NestedStringMap(own.Object, "data")

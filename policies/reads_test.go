@@ -137,8 +137,9 @@ func TestMutatingReads(t *testing.T) {
 
 // reinvocationPolicies are user policies that run after the built-in ones
 // and change what those read, so that the built-ins must run again: a
-// sidecar put first moves the Doris container, a removed liveness probe and
-// a cleared env must come back.
+// sidecar put first moves the Doris container, a removed liveness probe must
+// come back, and an annotation added by ApplyConfiguration is among what the
+// port lookups read.
 const reinvocationPolicies = `
 apiVersion: policies.doris-admission.io/v1alpha1
 kind: MutatingPolicy
