@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -38,4 +39,13 @@ func (l *Logger) Printf(format string, args ...any) {
 	for _, w := range l.writers {
 		io.WriteString(w, line)
 	}
+}
+
+// driverLog gives the MySQL driver's complaints (a connection cut in the
+// middle of an answer, say) the agent's prefix, instead of the driver's own
+// "[mysql]" lines on stderr.
+type driverLog struct{ log *Logger }
+
+func (d driverLog) Print(v ...any) {
+	d.log.Printf("MySQL driver: %s", strings.TrimSpace(fmt.Sprint(v...)))
 }

@@ -2,7 +2,9 @@
 // MySQL wire protocol (through the vitess protocol layer), keeps the
 // frontends and backends of a cluster, carries out the ALTER SYSTEM
 // statements the agent sends, drains the tablets of a decommissioned BE over
-// time, and can be made slow, stuck or unreachable.
+// time, and can be made slow, stuck, unreachable or faulty: a statement can
+// fail, lose its answer or never be answered (see Inject), and a password
+// can be required.
 package fakefe
 
 import (
@@ -62,27 +64,137 @@ type FE struct {
 	// Statements lists every statement received, in order.
 	Statements []string
 
+	faults   []*Fault
+	auth     mysql.AuthServer
+	port     int
 	listener *mysql.Listener
-	nextID   int64
+	conns    map[*mysql.Conn]bool
+	// closed is closed when the FE is closed for good: hung answers end.
+	closed chan struct{}
+	nextID int64
 }
 
-// Start serves a fake FE on a loopback port.
+// Start serves a fake FE on a loopback port that accepts any password.
 func Start() (*FE, error) {
-	fe := &FE{DrainPerShow: 100, nextID: 10001}
-	l, err := mysql.NewListener("tcp", "127.0.0.1:0", mysql.NewAuthServerNone(), &handler{fe}, time.Minute, time.Minute)
-	if err != nil {
+	return start(mysql.NewAuthServerNone())
+}
+
+// StartWithPassword serves a fake FE whose user root must give password,
+// and is refused with MySQL error 1045 otherwise, as Doris refuses a login.
+func StartWithPassword(password string) (*FE, error) {
+	config := fmt.Sprintf(`{"root": [{"Password": %q}]}`, password)
+	return start(mysql.NewAuthServerStatic("", config, 0))
+}
+
+func start(auth mysql.AuthServer) (*FE, error) {
+	fe := &FE{DrainPerShow: 100, nextID: 10001, auth: auth, conns: map[*mysql.Conn]bool{}, closed: make(chan struct{})}
+	if err := fe.listen("127.0.0.1:0"); err != nil {
 		return nil, err
 	}
-	fe.listener = l
-	go l.Accept()
+	fe.port = fe.listener.Addr().(*net.TCPAddr).Port
 	return fe, nil
 }
 
-// Port is the port the fake FE's MySQL protocol listens on.
-func (fe *FE) Port() int { return fe.listener.Addr().(*net.TCPAddr).Port }
+func (fe *FE) listen(address string) error {
+	l, err := mysql.NewListener("tcp", address, fe.auth, &handler{fe}, time.Minute, time.Minute)
+	if err != nil {
+		return err
+	}
+	fe.mu.Lock()
+	fe.listener = l
+	fe.mu.Unlock()
+	go l.Accept()
+	return nil
+}
 
-// Close makes the FE unreachable: connections are refused from now on.
-func (fe *FE) Close() { fe.listener.Close() }
+// Port is the port the fake FE's MySQL protocol listens on.
+func (fe *FE) Port() int { return fe.port }
+
+// Close makes the FE unreachable for good: connections are refused from now
+// on, open ones are cut and answers held back by a Hang fault end.
+func (fe *FE) Close() {
+	fe.Down()
+	fe.mu.Lock()
+	defer fe.mu.Unlock()
+	select {
+	case <-fe.closed:
+	default:
+		close(fe.closed)
+	}
+}
+
+// Down takes the FE off the network, as in an outage: open connections are
+// cut and new ones refused, until Up.
+func (fe *FE) Down() {
+	fe.mu.Lock()
+	defer fe.mu.Unlock()
+	fe.listener.Close()
+	for c := range fe.conns {
+		c.Close()
+	}
+}
+
+// Up brings the FE back on its port after Down.
+func (fe *FE) Up() error {
+	return fe.listen(net.JoinHostPort("127.0.0.1", strconv.Itoa(fe.port)))
+}
+
+// FaultKind is what a Fault does to a statement it hits.
+type FaultKind int
+
+const (
+	// Fail answers with the fault's MySQL error; the statement is not carried out.
+	Fail FaultKind = iota
+	// Reset carries the statement out, then cuts the connection in the
+	// middle of the answer (after the column definitions of a result set):
+	// the client cannot tell whether it took effect.
+	Reset
+	// Hang never answers (until the FE is closed); the statement is not
+	// carried out.
+	Hang
+	// Race carries the statement out once as if another client had sent it
+	// just before, then carries it out again for this one, as when two
+	// registrations race.
+	Race
+)
+
+// Fault makes the next Times statements that contain Match (case-insensitive)
+// go wrong in the way Kind says.
+type Fault struct {
+	Match string
+	Times int
+	Kind  FaultKind
+	// Code and Message are the MySQL error a Fail answers with (default
+	// 1105, Doris' code for its own errors).
+	Code    int
+	Message string
+}
+
+// Inject adds a fault; faults are matched in the order they were added.
+func (fe *FE) Inject(f Fault) {
+	fe.mu.Lock()
+	defer fe.mu.Unlock()
+	fe.faults = append(fe.faults, &f)
+}
+
+// fault returns the fault that hits statement, counting it, or nil.
+func (fe *FE) fault(statement string) *Fault {
+	for _, f := range fe.faults {
+		if f.Times > 0 && strings.Contains(strings.ToUpper(statement), strings.ToUpper(f.Match)) {
+			f.Times--
+			return f
+		}
+	}
+	return nil
+}
+
+func (f *Fault) err() error {
+	code := f.Code
+	if code == 0 {
+		code = mysql.ERUnknownError
+	}
+	return mysql.NewSQLError(code, "HY000", "%s", f.Message)
+}
 
 // Lock and Unlock guard the state between statements.
 func (fe *FE) Lock()   { fe.mu.Lock() }
@@ -111,14 +223,12 @@ func (fe *FE) StatementsMatching(s string) []string {
 var (
 	alterFrontend = regexp.MustCompile(`(?i)^ALTER SYSTEM (ADD|DROP) (FOLLOWER|OBSERVER) "([^"]+):(\d+)"$`)
 	alterBackend  = regexp.MustCompile(`(?i)^ALTER SYSTEM (ADD|DECOMMISSION|DROPP) BACKEND "([^"]+):(\d+)"$`)
+	cancelBackend = regexp.MustCompile(`(?i)^CANCEL (DECOMMISSION) BACKEND "([^"]+):(\d+)"$`)
 )
 
-// execute carries out one statement and returns its result.
+// execute carries out one statement and returns its result. The caller
+// holds the lock.
 func (fe *FE) execute(statement string) (*sqltypes.Result, error) {
-	statement = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(statement), ";"))
-	fe.mu.Lock()
-	defer fe.mu.Unlock()
-	fe.Statements = append(fe.Statements, statement)
 	switch upper := strings.ToUpper(statement); {
 	case upper == "SHOW FRONTENDS":
 		return fe.showFrontends(), nil
@@ -133,6 +243,10 @@ func (fe *FE) execute(statement string) (*sqltypes.Result, error) {
 		m := alterBackend.FindStringSubmatch(statement)
 		port, _ := strconv.Atoi(m[3])
 		return &sqltypes.Result{}, fe.alterBackend(strings.ToUpper(m[1]), m[2], port)
+	case cancelBackend.MatchString(statement):
+		m := cancelBackend.FindStringSubmatch(statement)
+		port, _ := strconv.Atoi(m[3])
+		return &sqltypes.Result{}, fe.alterBackend("CANCEL", m[2], port)
 	default:
 		return nil, mysql.NewSQLError(mysql.ERUnknownError, "HY000", "fake FE: unsupported statement: %s", statement)
 	}
@@ -165,6 +279,8 @@ func (fe *FE) alterBackend(verb, host string, port int) error {
 		return mysql.NewSQLError(mysql.ERUnknownError, "HY000", "backend does not exist: %s:%d", host, port)
 	case verb == "DECOMMISSION":
 		fe.Backends[i].Decommissioned = true
+	case verb == "CANCEL":
+		fe.Backends[i].Decommissioned = false
 	default: // DROPP
 		fe.Backends = append(fe.Backends[:i], fe.Backends[i+1:]...)
 	}
@@ -272,20 +388,53 @@ func boolean(b bool) sqltypes.Value { return sqltypes.NewVarChar(strconv.FormatB
 // handler answers the MySQL protocol's commands with the fake FE.
 type handler struct{ fe *FE }
 
-func (h *handler) ComQuery(_ context.Context, _ *mysql.Conn, query string, callback mysql.ResultSpoolFn) error {
-	h.fe.mu.Lock()
-	delay := h.fe.Delay
-	h.fe.mu.Unlock()
+func (h *handler) ComQuery(_ context.Context, c *mysql.Conn, query string, callback mysql.ResultSpoolFn) error {
+	fe := h.fe
+	statement := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(query), ";"))
+	fe.mu.Lock()
+	fe.Statements = append(fe.Statements, statement)
+	delay, fault := fe.Delay, fe.fault(statement)
+	fe.mu.Unlock()
 	time.Sleep(delay)
-	res, err := h.fe.execute(query)
+	if fault != nil && fault.Kind == Hang {
+		<-fe.closed
+		return fault.err()
+	}
+	if fault != nil && fault.Kind == Fail {
+		return fault.err()
+	}
+	fe.mu.Lock()
+	if fault != nil && fault.Kind == Race {
+		fe.execute(statement)
+	}
+	res, err := fe.execute(statement)
+	fe.mu.Unlock()
+	if fault != nil && fault.Kind == Reset {
+		// Column definitions go out, then the connection is cut.
+		if res != nil && len(res.Fields) > 0 {
+			callback(&sqltypes.Result{Fields: res.Fields}, true)
+		}
+		c.Close()
+		return fmt.Errorf("fake FE: connection reset in the middle of the answer to %s", statement)
+	}
 	if err != nil {
 		return err
 	}
 	return callback(res, false)
 }
 
-func (h *handler) NewConnection(*mysql.Conn)                   {}
-func (h *handler) ConnectionClosed(*mysql.Conn)                {}
+func (h *handler) NewConnection(c *mysql.Conn) {
+	h.fe.mu.Lock()
+	defer h.fe.mu.Unlock()
+	h.fe.conns[c] = true
+}
+
+func (h *handler) ConnectionClosed(c *mysql.Conn) {
+	h.fe.mu.Lock()
+	defer h.fe.mu.Unlock()
+	delete(h.fe.conns, c)
+}
+
 func (h *handler) ConnectionAborted(*mysql.Conn, string) error { return nil }
 func (h *handler) ComInitDB(*mysql.Conn, string) error         { return nil }
 func (h *handler) WarningCount(*mysql.Conn) uint16             { return 0 }

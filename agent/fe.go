@@ -3,9 +3,9 @@ package agent
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -34,13 +34,15 @@ type FE struct {
 	timeout time.Duration
 }
 
-// Open returns a session with the FE at c; it connects on first use.
-func Open(c Connection) (*FE, error) {
+// Open returns a session with the FE at c; it connects on first use. What
+// the MySQL driver has to say goes to log as the agent's own lines.
+func Open(c Connection, log *Logger) (*FE, error) {
 	cfg := mysql.NewConfig()
 	cfg.User, cfg.Passwd = c.User, c.Password
 	cfg.Net, cfg.Addr = "tcp", c.Address()
 	cfg.Timeout, cfg.ReadTimeout, cfg.WriteTimeout = c.Timeout, c.Timeout, c.Timeout
 	cfg.AllowNativePasswords = true
+	cfg.Logger = driverLog{log}
 	connector, err := mysql.NewConnector(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("configuring the connection to %s: %w", c.Address(), err)
@@ -53,21 +55,21 @@ func Open(c Connection) (*FE, error) {
 // Close ends the session.
 func (f *FE) Close() error { return f.db.Close() }
 
-// Ping checks that the FE answers.
-func (f *FE) Ping(ctx context.Context) error {
+// exec runs one membership statement. An error that says what the
+// statement asks for is already so ("already exists" on an ADD) is success,
+// and already is true.
+func (f *FE) exec(ctx context.Context, s statement) (already bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	return f.db.PingContext(ctx)
-}
-
-// Exec runs one statement.
-func (f *FE) Exec(ctx context.Context, statement string) error {
-	ctx, cancel := context.WithTimeout(ctx, f.timeout)
-	defer cancel()
-	if _, err := f.db.ExecContext(ctx, statement); err != nil {
-		return fmt.Errorf("%s: %w", statement, err)
+	_, err = f.db.ExecContext(ctx, s.text)
+	var answer *mysql.MySQLError
+	if errors.As(err, &answer) && strings.Contains(strings.ToLower(answer.Message), s.doneWhen) {
+		return true, nil
 	}
-	return nil
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", s.text, err)
+	}
+	return false, nil
 }
 
 // Frontend is one row of SHOW FRONTENDS.
@@ -219,33 +221,4 @@ func (f *FE) query(ctx context.Context, statement string) ([]row, error) {
 		return nil, fmt.Errorf("%s: %w", statement, err)
 	}
 	return out, nil
-}
-
-// hostPattern is what an address taken from the environment may look like
-// before it is put in a statement: an IP address or a DNS name.
-var hostPattern = regexp.MustCompile(`^[A-Za-z0-9.:\-]+$`)
-
-// quoteAddress returns "host:port" for ALTER SYSTEM, refusing anything that
-// is not a plain host and port.
-func quoteAddress(host string, port int) (string, error) {
-	if !hostPattern.MatchString(host) || port <= 0 || port > 65535 {
-		return "", fmt.Errorf("%q port %d is not a host and port Doris can be told about", host, port)
-	}
-	return `"` + net.JoinHostPort(host, strconv.Itoa(port)) + `"`, nil
-}
-
-// dropFrontendStatement is the ALTER SYSTEM DROP statement for f, an entry of
-// SHOW FRONTENDS. Its role and address come from the FE's answer, so they are
-// checked before they go into a statement: the role must be FOLLOWER or
-// OBSERVER and the address a plain host and port.
-func dropFrontendStatement(f Frontend) (string, error) {
-	role := strings.ToUpper(f.Role)
-	if role != "FOLLOWER" && role != "OBSERVER" {
-		return "", fmt.Errorf("SHOW FRONTENDS lists %q with role %q, not FOLLOWER or OBSERVER: not dropping it", f.Address(), f.Role)
-	}
-	address, err := quoteAddress(f.Host, f.EditLogPort)
-	if err != nil {
-		return "", err
-	}
-	return "ALTER SYSTEM DROP " + role + " " + address, nil
 }

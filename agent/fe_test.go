@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"io"
 	"testing"
 	"time"
 
@@ -18,7 +19,7 @@ func startFE(t *testing.T) (*fakefe.FE, *FE) {
 		t.Fatal(err)
 	}
 	t.Cleanup(fake.Close)
-	session, err := Open(Connection{Host: "127.0.0.1", Port: fake.Port(), User: "root", Timeout: 2 * time.Second})
+	session, err := Open(Connection{Host: "127.0.0.1", Port: fake.Port(), User: "root", Timeout: 2 * time.Second}, NewLogger(io.Discard))
 	if err != nil {
 		t.Fatal(err)
 	}

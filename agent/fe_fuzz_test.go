@@ -46,8 +46,8 @@ func FuzzShowFrontends(f *testing.F) {
 			t.Errorf("EditLogPort %q read as %d", port, fe.EditLogPort)
 		}
 		_ = fe.Address()
-		if statement, err := dropFrontendStatement(fe); err == nil && !safeDrop.MatchString(statement) {
-			t.Errorf("row %v gives the statement %q", r, statement)
+		if drop, err := dropFrontend(fe); err == nil && !safeDrop.MatchString(drop.text) {
+			t.Errorf("row %v gives the statement %q", r, drop.text)
 		}
 		// A row written from what was read reads the same.
 		back := row{"Name": fe.Name, "EditLogPort": strconv.Itoa(fe.EditLogPort), "Role": fe.Role,
@@ -92,8 +92,8 @@ func FuzzShowBackends(f *testing.F) {
 			t.Errorf("HeartbeatPort %q read as %d", port, be.HeartbeatPort)
 		}
 		_ = be.Address()
-		if quoted, err := quoteAddress(be.Host, be.HeartbeatPort); err == nil {
-			if statement := "ALTER SYSTEM DECOMMISSION BACKEND " + quoted; !safeDecommission.MatchString(statement) {
+		if a, err := NewAddress(be.Host, be.HeartbeatPort); err == nil {
+			if statement := decommissionBackend(a).text; !safeDecommission.MatchString(statement) {
 				t.Errorf("row %v gives the statement %q", r, statement)
 			}
 		}

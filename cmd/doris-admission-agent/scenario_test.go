@@ -1,0 +1,446 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/doris-admission/doris-admission/test/fakefe"
+)
+
+// The scenarios run the agent binary as a Doris pod's hooks run it, against
+// a fake FE that speaks the MySQL protocol and a stub API server, with the
+// faults a user's cluster has. Each asserts the cluster membership the FE is
+// left with and the agent's exit status.
+
+// agentBinary is the agent under test: built from this package, or the
+// binary AGENT_BINARY names (to run the scenarios against another build).
+var agentBinary string
+
+func TestMain(m *testing.M) {
+	os.Exit(buildAndRun(m))
+}
+
+func buildAndRun(m *testing.M) int {
+	agentBinary = os.Getenv("AGENT_BINARY")
+	if agentBinary == "" {
+		dir, err := os.MkdirTemp("", "doris-admission-agent")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		agentBinary = filepath.Join(dir, "doris-admission-agent")
+		if out, err := exec.Command("go", "build", "-o", agentBinary, ".").CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "building the agent: %v\n%s", err, out)
+			return 1
+		}
+	}
+	return m.Run()
+}
+
+// ranAgent is what one run of the agent did.
+type ranAgent struct {
+	exit   int
+	output string
+}
+
+// runAgent runs the agent with args and only the environment env, and kills
+// it if it is still running after limit: a run that has to be killed fails
+// the test, since every command must end by its own deadline.
+func runAgent(t *testing.T, limit time.Duration, env []string, args ...string) ranAgent {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, agentBinary, append(args, "--log-to-main=false")...)
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("agent %s was still running after %s and was killed; output:\n%s", args[0], limit, out)
+	}
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		return ranAgent{exit: exit.ExitCode(), output: string(out)}
+	case err != nil:
+		t.Fatalf("running the agent: %v", err)
+	}
+	return ranAgent{output: string(out)}
+}
+
+// startFE starts a fake FE that is closed when the test ends.
+func startFE(t *testing.T) *fakefe.FE {
+	t.Helper()
+	fe, err := fakefe.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fe.Close)
+	return fe
+}
+
+func addresses[T fakefe.Frontend | fakefe.Backend](items []T) []string {
+	out := []string{}
+	for _, item := range items {
+		switch v := any(item).(type) {
+		case fakefe.Frontend:
+			out = append(out, fmt.Sprintf("%s:%d", v.Host, v.EditLogPort))
+		case fakefe.Backend:
+			state := ""
+			if v.Decommissioned {
+				state = " decommissioning"
+			}
+			out = append(out, fmt.Sprintf("%s:%d%s", v.Host, v.HeartbeatPort, state))
+		}
+	}
+	return out
+}
+
+func wantMembers(t *testing.T, fe *fakefe.FE, frontends, backends []string) {
+	t.Helper()
+	f, b := fe.Snapshot()
+	if diff := cmp.Diff(frontends, addresses(f)); frontends != nil && diff != "" {
+		t.Errorf("frontends (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(backends, addresses(b)); backends != nil && diff != "" {
+		t.Errorf("backends (-want +got):\n%s", diff)
+	}
+}
+
+func wantExit(t *testing.T, run ranAgent, code int, says ...string) {
+	t.Helper()
+	if run.exit != code {
+		t.Errorf("exit status %d, want %d; output:\n%s", run.exit, code, run.output)
+	}
+	for _, s := range says {
+		if !strings.Contains(run.output, s) {
+			t.Errorf("output does not say %q:\n%s", s, run.output)
+		}
+	}
+}
+
+func wantNoStatement(t *testing.T, fe *fakefe.FE, s string) {
+	t.Helper()
+	if got := fe.StatementsMatching(s); len(got) != 0 {
+		t.Errorf("the FE received %v", got)
+	}
+}
+
+// feRegister runs fe-register for the pod with ip against fe.
+func feRegister(t *testing.T, fe *fakefe.FE, ip, stateFile string, env ...string) ranAgent {
+	return runAgent(t, time.Minute, env, "fe-register", "--fe-host", "127.0.0.1", "--query-port", fmt.Sprint(fe.Port()),
+		"--ip", ip, "--edit-log-port", "9010", "--pod-name", "doris-fe-1", "--state-file", stateFile, "--poll", "20ms")
+}
+
+// beArgs are the flags of the BE subcommands for the BE at ip.
+func beArgs(fe *fakefe.FE, ip string) []string {
+	return []string{"--fe-host", "127.0.0.1", "--fe-port", fmt.Sprint(fe.Port()), "--ip", ip, "--heartbeat-port", "9050", "--poll", "20ms"}
+}
+
+// Kubernetes reuses pod IPs: the address this pod last had now belongs to
+// another FE, which is alive. It is not this pod's to drop.
+func TestFERegisterKeepsALiveFEAtItsOldAddress(t *testing.T) {
+	fe := startFE(t)
+	fe.Frontends = []fakefe.Frontend{
+		{Name: "fe_master", Host: "10.0.0.1", EditLogPort: 9010, Role: "FOLLOWER", IsMaster: true, Alive: true},
+		{Name: "fe_other", Host: "10.0.0.2", EditLogPort: 9010, Role: "FOLLOWER", Alive: true},
+	}
+	state := filepath.Join(t.TempDir(), "address")
+	os.WriteFile(state, []byte("10.0.0.2:9010\n"), 0o644)
+	run := feRegister(t, fe, "10.0.0.9", state)
+	wantExit(t, run, 0)
+	wantMembers(t, fe, []string{"10.0.0.1:9010", "10.0.0.2:9010", "10.0.0.9:9010"}, nil)
+	wantNoStatement(t, fe, "DROP")
+}
+
+// A pod leaving in a scale-down meets one transient FE fault: the
+// decommission goes on and the BE leaves the cluster.
+func TestBEDecommissionRidesOutATransientFault(t *testing.T) {
+	notReady := "Exception, msg: Node catalog is not ready, please wait for a while."
+	forward := "ForwardToMasterException, msg: forward to master FE TNetworkAddress(hostname:10.0.0.1, port:9020), statement id: 7 : failed, cause: EOF"
+	for name, inject := range map[string]func(*fakefe.FE){
+		"SHOW BACKENDS fails":         func(fe *fakefe.FE) { fe.Inject(fakefe.Fault{Match: "SHOW BACKENDS", Times: 1, Message: notReady}) },
+		"DECOMMISSION fails":          func(fe *fakefe.FE) { fe.Inject(fakefe.Fault{Match: "DECOMMISSION", Times: 1, Message: forward}) },
+		"DECOMMISSION answer is lost": func(fe *fakefe.FE) { fe.Inject(fakefe.Fault{Match: "DECOMMISSION", Times: 1, Kind: fakefe.Reset}) },
+		"SHOW BACKENDS answer is cut": func(fe *fakefe.FE) { fe.Inject(fakefe.Fault{Match: "SHOW BACKENDS", Times: 2, Kind: fakefe.Reset}) },
+		"the FE is down for a moment": func(fe *fakefe.FE) {
+			fe.Down()
+			time.AfterFunc(300*time.Millisecond, func() { fe.Up() })
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			fe := startFE(t)
+			fe.Backends = []fakefe.Backend{
+				{ID: 1, Host: "10.0.1.4", HeartbeatPort: 9050, Alive: true, TabletNum: 300},
+				{ID: 2, Host: "10.0.1.5", HeartbeatPort: 9050, Alive: true, TabletNum: 300},
+			}
+			api := startAPI(t, pod("lake-be-1", 3600), statefulSet(1, 0))
+			inject(fe)
+			run := runAgent(t, time.Minute, nil, append([]string{"be-decommission", "--kubeconfig", api.kubeconfig,
+				"--namespace", "default", "--pod-name", "lake-be-1", "--deadline", "30s"}, beArgs(fe, "10.0.1.5")...)...)
+			wantExit(t, run, 0, "is decommissioned")
+			wantMembers(t, fe, nil, []string{"10.0.1.4:9050"})
+		})
+	}
+}
+
+// ADD FOLLOWER fails once, or races with another registration: the FE ends
+// up a member, once.
+func TestFERegisterRetriesAddFollower(t *testing.T) {
+	for name, fault := range map[string]fakefe.Fault{
+		"fails once":  {Match: "ADD FOLLOWER", Times: 1, Message: "Exception, msg: Failed to get master client."},
+		"lost answer": {Match: "ADD FOLLOWER", Times: 1, Kind: fakefe.Reset},
+		"races":       {Match: "ADD FOLLOWER", Times: 1, Kind: fakefe.Race},
+	} {
+		t.Run(name, func(t *testing.T) {
+			fe := startFE(t)
+			fe.Frontends = []fakefe.Frontend{{Name: "fe_master", Host: "10.0.0.1", EditLogPort: 9010, Role: "FOLLOWER", IsMaster: true, Alive: true}}
+			fe.Inject(fault)
+			run := feRegister(t, fe, "10.0.0.9", filepath.Join(t.TempDir(), "address"))
+			wantExit(t, run, 0)
+			wantMembers(t, fe, []string{"10.0.0.1:9010", "10.0.0.9:9010"}, nil)
+		})
+	}
+}
+
+// The API server takes the connection and never answers: the command still
+// ends by its deadline, and decommissions nothing on a guess.
+func TestBEDecommissionEndsByItsDeadlineWhenTheAPIServerStalls(t *testing.T) {
+	fe := startFE(t)
+	fe.Backends = []fakefe.Backend{{ID: 2, Host: "10.0.1.5", HeartbeatPort: 9050, Alive: true, TabletNum: 300}}
+	api := startAPI(t, pod("lake-be-1", 3600), statefulSet(1, 0))
+	api.stall()
+	run := runAgent(t, 30*time.Second, nil, append([]string{"be-decommission", "--kubeconfig", api.kubeconfig,
+		"--namespace", "default", "--pod-name", "lake-be-1", "--deadline", "2s"}, beArgs(fe, "10.0.1.5")...)...)
+	wantExit(t, run, 1, "not decommissioning")
+	wantMembers(t, fe, nil, []string{"10.0.1.5:9050"})
+}
+
+// A StatefulSet whose ordinals start at 3: its pods are lake-be-3 and
+// lake-be-4, and only a pod outside start..start+replicas-1 is leaving.
+func TestBEDecommissionCountsFromTheOrdinalsStart(t *testing.T) {
+	for _, c := range []struct {
+		pod     string
+		leaving bool
+	}{{"lake-be-4", false}, {"lake-be-3", false}, {"lake-be-5", true}, {"lake-be-2", true}} {
+		t.Run(c.pod, func(t *testing.T) {
+			fe := startFE(t)
+			fe.Backends = []fakefe.Backend{
+				{ID: 1, Host: "10.0.1.4", HeartbeatPort: 9050, Alive: true, TabletNum: 300},
+				{ID: 2, Host: "10.0.1.5", HeartbeatPort: 9050, Alive: true, TabletNum: 300},
+			}
+			api := startAPI(t, pod(c.pod, 3600), statefulSet(2, 3))
+			run := runAgent(t, time.Minute, nil, append([]string{"be-decommission", "--kubeconfig", api.kubeconfig,
+				"--namespace", "default", "--pod-name", c.pod, "--deadline", "30s"}, beArgs(fe, "10.0.1.5")...)...)
+			wantExit(t, run, 0)
+			if c.leaving {
+				wantMembers(t, fe, nil, []string{"10.0.1.4:9050"})
+			} else {
+				wantMembers(t, fe, nil, []string{"10.0.1.4:9050", "10.0.1.5:9050"})
+				wantNoStatement(t, fe, "DECOMMISSION")
+			}
+		})
+	}
+}
+
+// A StatefulSet scaled to 0 (or deleted) stops the cluster; its BEs keep
+// their data for when it comes back, so none is decommissioned.
+func TestBEScaleToZeroDecommissionsNothing(t *testing.T) {
+	fe := startFE(t)
+	fe.Backends = []fakefe.Backend{{ID: 1, Host: "10.0.1.4", HeartbeatPort: 9050, Alive: true, TabletNum: 300}}
+	api := startAPI(t, pod("lake-be-0", 3600), statefulSet(0, 0))
+	run := runAgent(t, time.Minute, nil, append([]string{"be-decommission", "--kubeconfig", api.kubeconfig,
+		"--namespace", "default", "--pod-name", "lake-be-0", "--deadline", "30s"}, beArgs(fe, "10.0.1.4")...)...)
+	wantExit(t, run, 0, "scaled to 0")
+	wantMembers(t, fe, nil, []string{"10.0.1.4:9050"})
+	wantNoStatement(t, fe, "DECOMMISSION")
+}
+
+// A BE whose pod starts again while Doris is still draining it gets its
+// decommission cancelled, and says so.
+func TestReturningBECancelsItsDecommission(t *testing.T) {
+	fe := startFE(t)
+	fe.Stuck = true
+	fe.Backends = []fakefe.Backend{
+		{ID: 1, Host: "10.0.1.4", HeartbeatPort: 9050, Alive: true, TabletNum: 300},
+		{ID: 2, Host: "10.0.1.5", HeartbeatPort: 9050, Alive: true, Decommissioned: true, TabletNum: 120},
+	}
+	run := runAgent(t, time.Minute, nil, append([]string{"be-register", "--deadline", "30s"}, beArgs(fe, "10.0.1.5")...)...)
+	wantExit(t, run, 0, "cancelled")
+	wantMembers(t, fe, nil, []string{"10.0.1.4:9050", "10.0.1.5:9050"})
+}
+
+// Values from the environment or flags that would change a statement are
+// refused before anything is sent.
+func TestNothingFromTheEnvironmentChangesAStatement(t *testing.T) {
+	for name, c := range map[string]struct {
+		command string
+		env     []string
+		args    []string
+	}{
+		"FE role":            {"fe-register", []string{`DORIS_FE_ROLE=OBSERVER "6.6.6.6:9010" --`}, nil},
+		"FE role lower case": {"fe-register", []string{"DORIS_FE_ROLE=observer; DROP"}, nil},
+		"FE address":         {"fe-register", nil, []string{"--ip", `10.0.0.9:9010", "6.6.6.6`}},
+		"FE edit log port":   {"fe-register", nil, []string{"--edit-log-port", "70000"}},
+		"BE address":         {"be-register", []string{`BE_IPADDRESS=10.0.1.5" --`}, nil},
+		"BE host name":       {"be-register", nil, []string{"--ip", "be 1.lake"}},
+		"BE port":            {"be-register", nil, []string{"--heartbeat-port", "0"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			fe := startFE(t)
+			fe.Frontends = []fakefe.Frontend{{Name: "fe_master", Host: "10.0.0.1", EditLogPort: 9010, Role: "FOLLOWER", IsMaster: true, Alive: true}}
+			var args []string
+			if c.command == "fe-register" {
+				args = []string{"fe-register", "--fe-host", "127.0.0.1", "--query-port", fmt.Sprint(fe.Port()), "--edit-log-port", "9010",
+					"--state-file", filepath.Join(t.TempDir(), "address"), "--poll", "20ms"}
+				if !slices.Contains(c.args, "--ip") {
+					args = append(args, "--ip", "10.0.0.9")
+				}
+			} else {
+				args = []string{"be-register", "--fe-host", "127.0.0.1", "--fe-port", fmt.Sprint(fe.Port()), "--deadline", "5s", "--poll", "20ms"}
+				if !strings.Contains(strings.Join(append(c.args, c.env...), " "), "IP") && !slices.Contains(c.args, "--ip") {
+					args = append(args, "--ip", "10.0.1.5")
+				}
+			}
+			run := runAgent(t, time.Minute, c.env, append(args, c.args...)...)
+			wantExit(t, run, 1)
+			wantNoStatement(t, fe, "ALTER")
+			wantMembers(t, fe, []string{"10.0.0.1:9010"}, []string{})
+		})
+	}
+}
+
+// A wrong password cannot get better by trying again: the command fails at
+// once and says why.
+func TestWrongPasswordFailsAtOnce(t *testing.T) {
+	fe, err := fakefe.StartWithPassword("secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fe.Close)
+	run := runAgent(t, 30*time.Second, []string{"DORIS_PASSWORD=wrong"},
+		append([]string{"be-register", "--deadline", "10m"}, beArgs(fe, "10.0.1.5")...)...)
+	wantExit(t, run, 1, "Error 1045", "Access denied")
+	wantMembers(t, fe, nil, []string{})
+}
+
+// The FE answers with an error and then stops answering at all: the failure
+// names what the FE said, not only the timeout that came last.
+func TestFailureNamesTheRealCause(t *testing.T) {
+	fe := startFE(t)
+	fe.Inject(fakefe.Fault{Match: "SHOW BACKENDS", Times: 2, Message: "Exception, msg: Node catalog is not ready, please wait for a while."})
+	fe.Inject(fakefe.Fault{Match: "SHOW BACKENDS", Times: 1000, Kind: fakefe.Hang})
+	run := runAgent(t, 30*time.Second, nil, append([]string{"be-register", "--deadline", "2s", "--timeout", "300ms"}, beArgs(fe, "10.0.1.5")...)...)
+	lines := strings.Split(strings.TrimSpace(run.output), "\n")
+	wantExit(t, ranAgent{exit: run.exit, output: lines[len(lines)-1]}, 1, "Node catalog is not ready", "not registered")
+}
+
+// What the MySQL driver logs goes out as the agent's own lines.
+func TestEveryLineCarriesTheAgentPrefix(t *testing.T) {
+	fe := startFE(t)
+	fe.Inject(fakefe.Fault{Match: "SHOW BACKENDS", Times: 2, Kind: fakefe.Reset})
+	run := runAgent(t, time.Minute, nil, append([]string{"be-register", "--deadline", "30s"}, beArgs(fe, "10.0.1.5")...)...)
+	wantExit(t, run, 0)
+	prefix := regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ doris-admission agent: `)
+	for _, line := range strings.Split(strings.TrimSpace(run.output), "\n") {
+		if !prefix.MatchString(line) {
+			t.Errorf("a line without the agent's prefix: %q", line)
+		}
+	}
+	if !strings.Contains(run.output, "MySQL driver: ") {
+		t.Errorf("the driver's complaint about the cut answer is not in the output:\n%s", run.output)
+	}
+	wantMembers(t, fe, nil, []string{"10.0.1.5:9050"})
+}
+
+// stubAPI is an API server that answers GETs of the objects it holds, or
+// takes connections and never answers once stalled.
+type stubAPI struct {
+	kubeconfig string
+	mu         sync.Mutex
+	objects    map[string]any
+	stalled    chan struct{}
+	stalling   bool
+}
+
+func (s *stubAPI) stall() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stalling = true
+}
+
+func (s *stubAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	object, ok := s.objects[r.URL.Path]
+	stalling := s.stalling
+	s.mu.Unlock()
+	if stalling {
+		<-s.stalled
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if !ok {
+		w.WriteHeader(http.StatusNotFound)
+		json.NewEncoder(w).Encode(map[string]any{"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404,
+			"message": r.URL.Path + " not found"})
+		return
+	}
+	json.NewEncoder(w).Encode(object)
+}
+
+// startAPI serves a pod and its StatefulSet in namespace default.
+func startAPI(t *testing.T, pod, statefulSet map[string]any) *stubAPI {
+	t.Helper()
+	s := &stubAPI{stalled: make(chan struct{}), objects: map[string]any{
+		"/api/v1/namespaces/default/pods/" + pod["metadata"].(map[string]any)["name"].(string): pod,
+		"/apis/apps/v1/namespaces/default/statefulsets/lake-be":                                statefulSet,
+	}}
+	server := httptest.NewServer(s)
+	t.Cleanup(func() { close(s.stalled); server.Close() })
+	s.kubeconfig = filepath.Join(t.TempDir(), "kubeconfig")
+	config := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters: [{name: stub, cluster: {server: %q}}]
+users: [{name: stub, user: {token: stub}}]
+contexts: [{name: stub, context: {cluster: stub, user: stub}}]
+current-context: stub
+`, server.URL)
+	if err := os.WriteFile(s.kubeconfig, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// pod is a pod of StatefulSet lake-be being deleted, with grace seconds
+// to stop, as a pod is when its preStop hook runs.
+func pod(name string, grace int) map[string]any {
+	deletion := time.Now().Add(time.Duration(grace) * time.Second).UTC().Format(time.RFC3339)
+	return map[string]any{"apiVersion": "v1", "kind": "Pod",
+		"metadata": map[string]any{"name": name, "namespace": "default", "deletionTimestamp": deletion,
+			"ownerReferences": []any{map[string]any{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "lake-be", "uid": "u1", "controller": true}}},
+		"spec": map[string]any{"terminationGracePeriodSeconds": grace, "containers": []any{map[string]any{"name": "be", "image": "apache/doris:be-2.1.7"}}}}
+}
+
+// statefulSet is StatefulSet lake-be with replicas whose ordinals start at start.
+func statefulSet(replicas, start int) map[string]any {
+	spec := map[string]any{"replicas": replicas, "serviceName": "lake-be"}
+	if start != 0 {
+		spec["ordinals"] = map[string]any{"start": start}
+	}
+	return map[string]any{"apiVersion": "apps/v1", "kind": "StatefulSet",
+		"metadata": map[string]any{"name": "lake-be", "namespace": "default", "uid": "u1"}, "spec": spec}
+}
