@@ -5,9 +5,10 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo deve
 
 .PHONY: build test controlplane generate schemas lint helm-lint
 
-## build: compile the doris-admission binary into bin/.
+## build: compile the doris-admission server and the doris-admission-agent into bin/.
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/doris-admission
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN)-agent ./cmd/doris-admission-agent
 
 ## controlplane: build kube-apiserver, etcd and kubectl from source (cached; only missing ones are built).
 controlplane:
@@ -51,7 +52,8 @@ demo:
 	$(GO) build -o .cache/demo/demo ./hack/demo && \
 	KUBEBUILDER_ASSETS="$$assets" DEMO_KEEP="$(DEMO_KEEP)" exec .cache/demo/demo
 
-## image: the container image (Dockerfile) as $(IMAGE):$(VERSION) and $(IMAGE):latest; needs docker.
+## image: the container images (Dockerfile): the server as $(IMAGE):$(VERSION) and :latest, the
+## agent as $(IMAGE)-agent:$(VERSION) and :latest; needs docker.
 IMAGE ?= doris-admission/doris-admission
 .PHONY: image
 image:
@@ -59,11 +61,13 @@ image:
 	  echo "make image: docker is not installed here (or not on PATH), so the image was not built."; \
 	  echo "Install Docker, or build the same Dockerfile with another engine, for example:"; \
 	  echo "  podman build --build-arg VERSION=$(VERSION) -t $(IMAGE):$(VERSION) ."; \
+	  echo "  podman build --build-arg VERSION=$(VERSION) --target agent -t $(IMAGE)-agent:$(VERSION) ."; \
 	  exit 1; }
 	@docker info >/dev/null 2>&1 || { \
 	  echo "make image: docker is installed but its daemon does not answer (docker info failed), so the image was not built."; \
 	  echo "Start Docker (or point DOCKER_HOST at a running daemon) and run make image again."; \
 	  exit 1; }
+	docker build --build-arg VERSION=$(VERSION) --target agent -t $(IMAGE)-agent:$(VERSION) -t $(IMAGE)-agent:latest .
 	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE):$(VERSION) -t $(IMAGE):latest .
 
 ## soak: the webhook server under a steady loopback load for SOAK_DURATION at SOAK_RATE

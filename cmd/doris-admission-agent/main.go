@@ -19,6 +19,9 @@ import (
 	"github.com/doris-admission/doris-admission/agent"
 )
 
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "devel"
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	err := newRootCommand().ExecuteContext(ctx)
@@ -47,6 +50,7 @@ refused connection, a timeout, an FE that is starting) until the command's
 deadline, and fails at once on what cannot (access denied, a statement Doris
 rejects). Every line it writes starts with "doris-admission agent:" and also
 goes to the container's main output, so kubectl logs shows it.`,
+		Version:       version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

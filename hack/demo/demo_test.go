@@ -92,13 +92,13 @@ func TestDemo(t *testing.T) {
 		// Injected, read back from the API server.
 		"StatefulSet default/doris-fe. As applied it has 1 container, no env variables",
 		"to container doris-fe:\n       + env FE_IPADDRESS = the pod's IP (status.podIP)",
-		"+ postStart hook, run when the container starts: /opt/doris-admission/bin/doris-admission agent fe-register",
+		"+ postStart hook, run when the container starts: /opt/doris-admission/bin/doris-admission-agent fe-register",
 		"+ startupProbe: TCP connect to port 9030 every 5 s; after 72 failures in a row (360 s) it restarts the container",
 		"+ readinessProbe: HTTP GET /api/health on port 8030",
-		"+ init container doris-admission-agent (image doris-admission/doris-admission:latest): doris-admission agent install --to /opt/doris-admission/bin",
+		"+ init container doris-admission-agent (image doris-admission/doris-admission-agent:latest): doris-admission-agent install --to /opt/doris-admission/bin",
 		"+ terminationGracePeriodSeconds: 120 (the file leaves it out, which would mean 30)",
 		"+ env FE_MASTER_IP = \"doris-fe.default.svc.cluster.local\"",
-		"+ preStop hook, run before the container is stopped: /opt/doris-admission/bin/doris-admission agent be-decommission",
+		"+ preStop hook, run before the container is stopped: /opt/doris-admission/bin/doris-admission-agent be-decommission",
 		"+ terminationGracePeriodSeconds: 3600",
 		// The valid plan passes.
 		"service/doriscluster-sample-fe-service created",

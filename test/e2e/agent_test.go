@@ -15,10 +15,17 @@ import (
 
 // TestBEDecommissionReadsTheStatefulSet runs the agent's preStop command as
 // a BE pod's service account, bound by deploy/agent/rbac.yaml, against the
-// real API server and a fake FE: the pod below the StatefulSet's replicas
-// (a restart) is left alone, the one above (a scale-down) is decommissioned
-// until it is gone.
+// real API server and a fake FE. The StatefulSet's ordinals start at 3: the
+// pod it keeps (a restart) is left alone, the one above (a scale-down) is
+// decommissioned until it is gone, and once the StatefulSet is scaled to 0
+// no BE is decommissioned.
 func TestBEDecommissionReadsTheStatefulSet(t *testing.T) {
+	agentBin := filepath.Join(t.TempDir(), "doris-admission-agent")
+	build := exec.Command("go", "build", "-o", agentBin, "./cmd/doris-admission-agent")
+	build.Dir = repoRoot
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the agent: %v\n%s", err, out)
+	}
 	rbac := filepath.Join(repoRoot, "deploy", "agent", "rbac.yaml")
 	if out, err := suite.kubectl("apply", "-n", "default", "-f", rbac); err != nil {
 		t.Fatalf("applying the agent RBAC: %v\n%s", err, out)
@@ -31,6 +38,7 @@ metadata: {name: lake-be, namespace: default}
 spec:
   serviceName: lake-be
   replicas: 1
+  ordinals: {start: 3}
   selector: {matchLabels: {app: lake-be}}
   template:
     metadata: {labels: {app: lake-be}}
@@ -44,14 +52,17 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
-	// No kubelet runs here: the pods the StatefulSet would have are created by hand.
-	for _, pod := range []string{"lake-be-0", "lake-be-1"} {
+	// No kubelet runs here: the pods the StatefulSet would have are created
+	// by hand, and held by a finalizer when deleted, so that they are being
+	// deleted (as a pod is when its preStop hook runs) while the agent reads them.
+	for _, pod := range []string{"lake-be-3", "lake-be-4"} {
 		if out, err := suite.apply(fmt.Sprintf(`
 apiVersion: v1
 kind: Pod
 metadata:
   name: %s
   namespace: default
+  finalizers: [doris-admission.io/e2e-hold]
   ownerReferences: [{apiVersion: apps/v1, kind: StatefulSet, name: lake-be, uid: %s, controller: true}]
 spec:
   terminationGracePeriodSeconds: 70
@@ -59,7 +70,10 @@ spec:
 `, pod, uid)); err != nil {
 			t.Fatalf("creating pod %s: %v\n%s", pod, err, out)
 		}
-		t.Cleanup(func() { suite.kubectl("delete", "pod", pod, "--grace-period=0") })
+		t.Cleanup(func() { suite.kubectl("patch", "pod", pod, "--type=json", `-p=[{"op":"remove","path":"/metadata/finalizers"}]`) })
+		if out, err := suite.kubectl("delete", "pod", pod, "--wait=false"); err != nil {
+			t.Fatalf("deleting pod %s: %v\n%s", pod, err, out)
+		}
 	}
 
 	fake, err := fakefe.Start()
@@ -73,9 +87,9 @@ spec:
 	}
 	kubeconfig := serviceAccountKubeconfig(t, "default", "default")
 	decommission := func(pod, ip string) string {
-		cmd := exec.Command(suite.serverBin, "agent", "be-decommission", "--kubeconfig", kubeconfig,
+		cmd := exec.Command(agentBin, "be-decommission", "--kubeconfig", kubeconfig,
 			"--namespace", "default", "--pod-name", pod, "--ip", ip, "--fe-host", "127.0.0.1", "--fe-port", fmt.Sprint(fake.Port()),
-			"--poll", "20ms", "--log-to-main=false")
+			"--deadline", "30s", "--poll", "20ms", "--log-to-main=false")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("agent be-decommission for %s: %v\n%s", pod, err, out)
@@ -83,16 +97,23 @@ spec:
 		return string(out)
 	}
 
-	out := decommission("lake-be-0", "10.0.1.10")
-	if !strings.Contains(out, "not decommissioning: pod lake-be-0 is ordinal 0 of 1 replicas") || len(fake.StatementsMatching("DECOMMISSION")) != 0 {
+	out := decommission("lake-be-3", "10.0.1.10")
+	if !strings.Contains(out, "not decommissioning: pod lake-be-3 is ordinal 3, one StatefulSet lake-be keeps (ordinal 3)") || len(fake.StatementsMatching("DECOMMISSION")) != 0 {
 		t.Errorf("a restart decommissioned the BE or did not say why not:\n%s", out)
 	}
-	out = decommission("lake-be-1", "10.0.1.11")
+	out = decommission("lake-be-4", "10.0.1.11")
 	if !strings.Contains(out, "is decommissioned: its tablets moved and Doris dropped it") {
 		t.Errorf("the scale-down did not end with the BE gone:\n%s", out)
 	}
 	if _, backends := fake.Snapshot(); len(backends) != 1 || backends[0].Host != "10.0.1.10" {
 		t.Errorf("backends after the scale-down: %+v", backends)
+	}
+	if out, err := suite.kubectl("scale", "statefulset", "lake-be", "--replicas=0"); err != nil {
+		t.Fatalf("scaling to 0: %v\n%s", err, out)
+	}
+	out = decommission("lake-be-3", "10.0.1.10")
+	if !strings.Contains(out, "is scaled to 0") || len(fake.StatementsMatching("DECOMMISSION")) != 1 {
+		t.Errorf("a scale to 0 decommissioned the BE or did not say why not:\n%s", out)
 	}
 }
 
