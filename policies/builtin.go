@@ -85,21 +85,24 @@ type mergedSettings struct {
 	own, merged *unstructured.Unstructured
 }
 
-func newWithSettings(source ObjectSource, namespace string) withSettings {
-	defaults, err := defaultSettings(namespace)
+func newWithSettings(source ObjectSource, namespace string, settings map[string]string) withSettings {
+	defaults, err := defaultSettings(namespace, settings)
 	return withSettings{ObjectSource: source, namespace: namespace, defaults: defaults, defaultsErr: err, last: &atomic.Pointer[mergedSettings]{}}
 }
 
 var configMapKind = schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}
 
-// defaultSettings decodes the embedded settings ConfigMap.
-func defaultSettings(namespace string) (*unstructured.Unstructured, error) {
+// defaultSettings decodes the embedded settings ConfigMap, with settings in
+// place of its values.
+func defaultSettings(namespace string, settings map[string]string) (*unstructured.Unstructured, error) {
 	obj, err := decodeObject(builtin.Settings)
 	if err != nil {
 		return nil, fmt.Errorf("the embedded settings are corrupt: %w", err)
 	}
 	obj.SetNamespace(namespace)
-	return obj, nil
+	data, _, _ := unstructured.NestedStringMap(obj.Object, "data")
+	maps.Copy(data, settings)
+	return obj, unstructured.SetNestedStringMap(obj.Object, data, "data")
 }
 
 // List implements ObjectSource.

@@ -16,11 +16,17 @@ import (
 // docs as the cluster's objects.
 func builtinEngine(t *testing.T, docs ...Document) *Engine {
 	t.Helper()
+	return builtinEngineOn(t, OfflineConfig(docs))
+}
+
+// builtinEngineOn is an engine on cfg with the built-in policies loaded.
+func builtinEngineOn(t *testing.T, cfg Config) *Engine {
+	t.Helper()
 	builtin, err := Builtin(DefaultNamespace, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := NewEngine(OfflineConfig(docs))
+	e := NewEngine(cfg)
 	for _, l := range e.Load(builtin) {
 		if len(l.Problems) > 0 {
 			t.Fatalf("built-in policy %s does not compile: %v", l.Name(), l.Problems)
@@ -161,33 +167,10 @@ data: {feTerminationGracePeriodSeconds: "`+grace+`"}
 	cluster := &changingObjects{}
 	cfg := OfflineConfig(nil)
 	cfg.Objects = cluster
-	e := NewEngine(cfg)
-	builtin, err := Builtin(DefaultNamespace, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.Load(builtin)
-	docs, err := ReadDocuments("../deploy/examples/seed-fe-plain.yaml", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fe *unstructured.Unstructured
-	for _, doc := range docs {
-		if doc.Object.GetKind() == "StatefulSet" {
-			fe = doc.Object
-		}
-	}
+	e := builtinEngineOn(t, cfg)
 	grace := func() int64 {
 		t.Helper()
-		req, err := e.RequestForObject(fe)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := e.Mutate(context.Background(), req)
-		if err != nil || res.Object == nil {
-			t.Fatalf("mutate: %v %v", res, err)
-		}
-		seconds, _, _ := unstructured.NestedInt64(res.Object.Object, "spec", "template", "spec", "terminationGracePeriodSeconds")
+		seconds, _, _ := unstructured.NestedInt64(mutatedSeedFE(t, e).Object, "spec", "template", "spec", "terminationGracePeriodSeconds")
 		return seconds
 	}
 	for _, step := range []struct {
@@ -205,4 +188,61 @@ data: {feTerminationGracePeriodSeconds: "`+grace+`"}
 			t.Errorf("with feTerminationGracePeriodSeconds %q in the settings ConfigMap the FE grace period is %d, want %d", step.set, got, step.want)
 		}
 	}
+}
+
+// TestSettingsDefaultsFromTheServer: a default the server is given (serve
+// --agent-image) replaces the embedded one; the cluster's ConfigMap still
+// wins over both.
+func TestSettingsDefaultsFromTheServer(t *testing.T) {
+	cluster := &changingObjects{}
+	cfg := OfflineConfig(nil)
+	cfg.Objects, cfg.Settings = cluster, map[string]string{"agentImage": "registry.example/doris-admission-agent:v9"}
+	e := builtinEngineOn(t, cfg)
+	agentImage := func() string {
+		t.Helper()
+		inits, _, _ := unstructured.NestedSlice(mutatedSeedFE(t, e).Object, "spec", "template", "spec", "initContainers")
+		for _, c := range inits {
+			if c := c.(map[string]any); c["name"] == "doris-admission-agent" {
+				return c["image"].(string)
+			}
+		}
+		return ""
+	}
+	if got := agentImage(); got != "registry.example/doris-admission-agent:v9" {
+		t.Errorf("with serve's default, the agent image is %q", got)
+	}
+	cluster.objects = Objects{object(t, `
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: doris-admission-settings, namespace: doris-admission}
+data: {agentImage: "mirror.example/agent:v8"}
+`)}
+	if got := agentImage(); got != "mirror.example/agent:v8" {
+		t.Errorf("with the ConfigMap's agentImage, the agent image is %q", got)
+	}
+}
+
+// mutatedSeedFE is the seed's plain FE StatefulSet as e mutates it.
+func mutatedSeedFE(t *testing.T, e *Engine) *unstructured.Unstructured {
+	t.Helper()
+	docs, err := ReadDocuments("../deploy/examples/seed-fe-plain.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, doc := range docs {
+		if doc.Object.GetKind() != "StatefulSet" {
+			continue
+		}
+		req, err := e.RequestForObject(doc.Object)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := e.Mutate(context.Background(), req)
+		if err != nil || res.Object == nil {
+			t.Fatalf("mutate: %v %v", res, err)
+		}
+		return res.Object
+	}
+	t.Fatal("no StatefulSet in deploy/examples/seed-fe-plain.yaml")
+	return nil
 }

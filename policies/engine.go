@@ -50,6 +50,9 @@ type Config struct {
 	// Namespace is the server's own, where the built-in policies' settings
 	// are; default DefaultNamespace.
 	Namespace string
+	// Settings replace the embedded defaults of the built-in policies'
+	// settings (serve --agent-image); the cluster's ConfigMap still wins.
+	Settings map[string]string
 	// NodePorts indexes the cluster's node ports, for inventory.nodePortOwners.
 	NodePorts *inventory.NodePorts
 }
@@ -101,7 +104,7 @@ func NewEngine(cfg Config) *Engine {
 		matcher:    matching.NewMatcher(cfg.Namespaces, cfg.Client),
 		interfaces: admission.NewObjectInterfacesFromScheme(clientgoscheme.Scheme),
 		converter:  applyconfigurations.NewTypeConverter(clientgoscheme.Scheme),
-		objects:    newWithSettings(cfg.Objects, cmp.Or(cfg.Namespace, DefaultNamespace)),
+		objects:    newWithSettings(cfg.Objects, cmp.Or(cfg.Namespace, DefaultNamespace), cfg.Settings),
 		nodePorts:  cfg.NodePorts,
 		byKey:      map[compileKey]*compiled{},
 	}

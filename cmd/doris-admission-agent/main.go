@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"os"
 	"os/signal"
@@ -27,9 +28,19 @@ func main() {
 	err := newRootCommand().ExecuteContext(ctx)
 	stop()
 	if err != nil {
+		// A subcommand's failure is logged already; cobra's own (an unknown
+		// command) is not.
+		if !errors.As(err, new(logged)) {
+			agent.NewLogger(os.Stderr).Printf("%v (see doris-admission-agent --help)", err)
+		}
 		os.Exit(1)
 	}
 }
+
+// logged is an error that has been written to the log.
+type logged struct{ error }
+
+func (l logged) Unwrap() error { return l.error }
 
 // newRootCommand returns the agent with every subcommand.
 func newRootCommand() *cobra.Command {
@@ -70,12 +81,13 @@ func logFailures(cmd *cobra.Command) {
 		err := run(cmd, args)
 		if err != nil {
 			logger(cmd).Printf("%s failed: %v", cmd.Name(), err)
+			return logged{err}
 		}
-		return err
+		return nil
 	}
 	cmd.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		logger(cmd).Printf("%s: %v (see %s --help)", cmd.Name(), err, cmd.CommandPath())
-		return err
+		return logged{err}
 	})
 }
 

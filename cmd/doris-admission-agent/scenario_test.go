@@ -287,39 +287,31 @@ func TestReturningBECancelsItsDecommission(t *testing.T) {
 // Values from the environment or flags that would change a statement are
 // refused before anything is sent.
 func TestNothingFromTheEnvironmentChangesAStatement(t *testing.T) {
+	fe := []string{"fe-register", "--fe-host", "127.0.0.1", "--edit-log-port", "9010", "--poll", "20ms"}
+	be := []string{"be-register", "--fe-host", "127.0.0.1", "--heartbeat-port", "9050", "--deadline", "5s", "--poll", "20ms"}
 	for name, c := range map[string]struct {
-		command string
-		env     []string
-		args    []string
+		env  []string
+		args []string
 	}{
-		"FE role":            {"fe-register", []string{`DORIS_FE_ROLE=OBSERVER "6.6.6.6:9010" --`}, nil},
-		"FE role lower case": {"fe-register", []string{"DORIS_FE_ROLE=observer; DROP"}, nil},
-		"FE address":         {"fe-register", nil, []string{"--ip", `10.0.0.9:9010", "6.6.6.6`}},
-		"FE edit log port":   {"fe-register", nil, []string{"--edit-log-port", "70000"}},
-		"BE address":         {"be-register", []string{`BE_IPADDRESS=10.0.1.5" --`}, nil},
-		"BE host name":       {"be-register", nil, []string{"--ip", "be 1.lake"}},
-		"BE port":            {"be-register", nil, []string{"--heartbeat-port", "0"}},
+		"FE role":            {[]string{`DORIS_FE_ROLE=OBSERVER "6.6.6.6:9010" --`}, append(fe, "--ip", "10.0.0.9")},
+		"FE role lower case": {[]string{"DORIS_FE_ROLE=observer; DROP"}, append(fe, "--ip", "10.0.0.9")},
+		"FE address":         {nil, append(fe, "--ip", `10.0.0.9:9010", "6.6.6.6`)},
+		"FE edit log port":   {[]string{"FE_IPADDRESS=10.0.0.9"}, append(fe, "--edit-log-port", "70000")},
+		"BE address":         {[]string{`BE_IPADDRESS=10.0.1.5" --`}, be},
+		"BE host name":       {nil, append(be, "--ip", "be 1.lake")},
+		"BE port":            {nil, append(be, "--ip", "10.0.1.5", "--heartbeat-port", "0")},
 	} {
 		t.Run(name, func(t *testing.T) {
-			fe := startFE(t)
-			fe.Frontends = []fakefe.Frontend{{Name: "fe_master", Host: "10.0.0.1", EditLogPort: 9010, Role: "FOLLOWER", IsMaster: true, Alive: true}}
-			var args []string
-			if c.command == "fe-register" {
-				args = []string{"fe-register", "--fe-host", "127.0.0.1", "--query-port", fmt.Sprint(fe.Port()), "--edit-log-port", "9010",
-					"--state-file", filepath.Join(t.TempDir(), "address"), "--poll", "20ms"}
-				if !slices.Contains(c.args, "--ip") {
-					args = append(args, "--ip", "10.0.0.9")
-				}
-			} else {
-				args = []string{"be-register", "--fe-host", "127.0.0.1", "--fe-port", fmt.Sprint(fe.Port()), "--deadline", "5s", "--poll", "20ms"}
-				if !strings.Contains(strings.Join(append(c.args, c.env...), " "), "IP") && !slices.Contains(c.args, "--ip") {
-					args = append(args, "--ip", "10.0.1.5")
-				}
+			fake := startFE(t)
+			fake.Frontends = []fakefe.Frontend{{Name: "fe_master", Host: "10.0.0.1", EditLogPort: 9010, Role: "FOLLOWER", IsMaster: true, Alive: true}}
+			port := []string{"--query-port", fmt.Sprint(fake.Port()), "--state-file", filepath.Join(t.TempDir(), "address")}
+			if c.args[0] == "be-register" {
+				port = []string{"--fe-port", fmt.Sprint(fake.Port())}
 			}
-			run := runAgent(t, time.Minute, c.env, append(args, c.args...)...)
+			run := runAgent(t, time.Minute, c.env, append(slices.Clone(c.args), port...)...)
 			wantExit(t, run, 1)
-			wantNoStatement(t, fe, "ALTER")
-			wantMembers(t, fe, []string{"10.0.0.1:9010"}, []string{})
+			wantNoStatement(t, fake, "ALTER")
+			wantMembers(t, fake, []string{"10.0.0.1:9010"}, []string{})
 		})
 	}
 }

@@ -44,6 +44,7 @@ type serveOptions struct {
 	webhookConfig     string
 	excludeNamespaces []string
 	kubeconfig        string
+	agentImage        string
 	metricsAddress    string
 	probeAddress      string
 	shutdownTimeout   time.Duration
@@ -86,6 +87,7 @@ SIGTERM: requests in flight are answered before it exits.`,
 	flags.StringSliceVar(&opts.excludeNamespaces, "exclude-namespaces", []string{"kube-system", ownNamespace()}, "namespaces never sent to the webhooks")
 	flags.BoolVar(&opts.audit, "audit", true, "scan the objects that already exist and write PolicyReports (wgpolicyk8s.io/v1alpha2); one replica scans, the one holding the Lease doris-admission-audit")
 	flags.DurationVar(&opts.auditInterval, "audit-interval", time.Hour, "time between full scans, besides those at start, on policy changes and on object changes; 0: none")
+	flags.StringVar(&opts.agentImage, "agent-image", "", "the agent image the doris-agent policy's init container runs, in place of the agentImage setting's default (the ConfigMap doris-admission-settings still wins)")
 	flags.StringVar(&opts.kubeconfig, "kubeconfig", "", "kubeconfig file of the cluster (default: $KUBECONFIG, then the in-cluster service account, then ~/.kube/config)")
 	logFlags := flag.NewFlagSet("log", flag.ContinueOnError)
 	opts.log.BindFlags(logFlags)
@@ -123,7 +125,7 @@ func runServe(signalled context.Context, opts serveOptions) error {
 	if err != nil {
 		return err
 	}
-	engine, err := newClusterEngine(mgr, nodePorts)
+	engine, err := newClusterEngine(mgr, nodePorts, opts.agentImage)
 	if err != nil {
 		return err
 	}
@@ -255,13 +257,16 @@ func newScanner(mgr ctrl.Manager, engine *policies.Engine, opts serveOptions) (*
 
 // newClusterEngine is an engine on the manager's caches, the cluster's kinds
 // and the node port index.
-func newClusterEngine(mgr ctrl.Manager, nodePorts *inventory.NodePorts) (*policies.Engine, error) {
+func newClusterEngine(mgr ctrl.Manager, nodePorts *inventory.NodePorts, agentImage string) (*policies.Engine, error) {
 	kube, err := kubernetes.NewForConfig(mgr.GetConfig())
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the cluster: %w", err)
 	}
 	cfg := policies.ClusterConfig(mgr.GetCache(), kube, mgr.GetRESTMapper(), kube.Discovery())
 	cfg.Namespace, cfg.NodePorts = ownNamespace(), nodePorts
+	if agentImage != "" {
+		cfg.Settings = map[string]string{"agentImage": agentImage}
+	}
 	return policies.NewEngine(cfg), nil
 }
 

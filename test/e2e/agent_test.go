@@ -70,7 +70,9 @@ spec:
 `, pod, uid)); err != nil {
 			t.Fatalf("creating pod %s: %v\n%s", pod, err, out)
 		}
-		t.Cleanup(func() { suite.kubectl("patch", "pod", pod, "--type=json", `-p=[{"op":"remove","path":"/metadata/finalizers"}]`) })
+		t.Cleanup(func() {
+			suite.kubectl("patch", "pod", pod, "--type=json", `-p=[{"op":"remove","path":"/metadata/finalizers"}]`)
+		})
 		if out, err := suite.kubectl("delete", "pod", pod, "--wait=false"); err != nil {
 			t.Fatalf("deleting pod %s: %v\n%s", pod, err, out)
 		}

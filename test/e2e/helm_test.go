@@ -143,7 +143,8 @@ func TestHelmChartValues(t *testing.T) {
 			server.Image, server.ImagePullPolicy, *deploy.Spec.Replicas)
 	}
 	excluded := []string{"kube-system", "monitoring", "ops"}
-	if want := []string{"serve", "--manage-certificates", certDirArg, "--exclude-namespaces=" + strings.Join(excluded, ",")}; !slices.Equal(server.Args, want) {
+	want := []string{"serve", "--manage-certificates", certDirArg, "--agent-image=registry.example/doris-admission-agent:v1.2.3", "--exclude-namespaces=" + strings.Join(excluded, ",")}
+	if !slices.Equal(server.Args, want) {
 		t.Errorf("Deployment doris-admission: args %q, want %q", server.Args, want)
 	}
 	var mutating admissionregistrationv1.MutatingWebhookConfiguration
