@@ -10,12 +10,15 @@ build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/doris-admission
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN)-agent ./cmd/doris-admission-agent
 
-## controlplane: build kube-apiserver, etcd and kubectl from source (cached; only missing ones are built).
+## controlplane: build kube-apiserver, etcd, kubectl and the node's kubelet, kube-controller-manager,
+## kube-scheduler, kube-proxy and CoreDNS from source (cached; only missing ones are built).
 controlplane:
 	bash test/controlplane/build.sh
 
-## test: unit and e2e tests; builds the control plane first when it is missing.
+## test: unit and e2e tests; builds the control plane and the node first when they are missing,
+## and installs the node's Debian packages (containerd, runc, CNI plugins, ...) when they are.
 test:
+	bash test/node/install.sh && \
 	assets=$$(bash test/controlplane/build.sh) && \
 	KUBEBUILDER_ASSETS="$$assets" $(GO) test -count=1 -timeout 30m ./...
 

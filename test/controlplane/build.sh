@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # Builds the control plane the e2e suite runs — kube-apiserver, etcd and kubectl —
-# from source through the Go module proxy, into a cache folder keyed by the
-# pinned versions. Only missing binaries are built. Prints the folder to use as
-# KUBEBUILDER_ASSETS on its last line.
+# and the node it runs pods on — kubelet, kube-controller-manager,
+# kube-scheduler, kube-proxy and CoreDNS — from source through the Go module
+# proxy, into a cache folder keyed by the pinned versions. Only missing
+# binaries are built. Prints the folder to use as KUBEBUILDER_ASSETS on its
+# last line.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-# The key changes whenever a pinned version does, so a bump rebuilds.
-key=$(cat "$here/go.mod" "$here/go.sum" "$here/etcd/go.mod" "$here/etcd/go.sum" | sha256sum | cut -c1-12)
+# The key changes whenever a pinned version or a main package does, so a bump
+# rebuilds.
+key=$(cd "$here" && find . -name '*.go' -o -name go.mod -o -name go.sum | LC_ALL=C sort | xargs cat | sha256sum | cut -c1-12)
 out="${CONTROLPLANE_CACHE:-$root/.cache/controlplane}/$key"
 mkdir -p "$out"
 
 k8s_version=$(awk '$1 == "k8s.io/kubernetes" { print $2 }' "$here/go.mod" | head -n 1)
 etcd_version=$(awk '{ for (i = 1; i < NF; i++) if ($i == "go.etcd.io/etcd/server/v3") print $(i + 1) }' "$here/etcd/go.mod")
+coredns_version=$(awk '{ for (i = 1; i < NF; i++) if ($i == "github.com/coredns/coredns") print $(i + 1) }' "$here/coredns/go.mod" | head -n 1)
 minor=${k8s_version#v1.}
 minor=${minor%%.*}
 # Stamp the version the binaries report, as the upstream release build does.
@@ -40,4 +44,9 @@ build() { # name package-dir version
 build etcd "$here/etcd" "$etcd_version"
 build kubectl "$here/kubectl" "$k8s_version"
 build kube-apiserver "$here/kube-apiserver" "$k8s_version"
+build kube-controller-manager "$here/kube-controller-manager" "$k8s_version"
+build kube-scheduler "$here/kube-scheduler" "$k8s_version"
+build kube-proxy "$here/kube-proxy" "$k8s_version"
+build kubelet "$here/kubelet" "$k8s_version"
+build coredns "$here/coredns" "$coredns_version"
 echo "$out"

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/doris-admission/doris-admission/test/node"
 )
 
 // cluster is a running etcd + kube-apiserver with our webhook configurations
@@ -20,6 +22,9 @@ type cluster struct {
 	kubectlBin string
 	serverBin  string
 	server     *serverProcess
+	// node runs the pods: a kubelet, containerd, the controllers, kube-proxy
+	// and CoreDNS on this machine.
+	node *node.Node
 }
 
 // startCluster starts the control plane from KUBEBUILDER_ASSETS, builds and
@@ -48,6 +53,10 @@ func startCluster() (*cluster, error) {
 			LocalServingHost: "127.0.0.1",
 		},
 	}
+	apiServer := c.env.ControlPlane.GetAPIServer()
+	for flag, value := range node.APIServerFlags {
+		apiServer.Configure().Set(flag, value)
+	}
 	if err := c.start(); err != nil {
 		c.stop()
 		return nil, err
@@ -60,6 +69,9 @@ func (c *cluster) start() error {
 		return fmt.Errorf("starting etcd and kube-apiserver: %w", err)
 	}
 	if err := c.writeKubeconfig(); err != nil {
+		return err
+	}
+	if err := c.startNode(); err != nil {
 		return err
 	}
 	c.serverBin = filepath.Join(c.workDir, "doris-admission")
@@ -107,6 +119,11 @@ func (c *cluster) startServer(port string) (*serverProcess, error) {
 func (c *cluster) stop() {
 	if c.server != nil {
 		c.server.stop()
+	}
+	if c.node != nil {
+		if err := c.node.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e: the node left things behind:", err)
+		}
 	}
 	if err := c.env.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: stopping the control plane:", err)

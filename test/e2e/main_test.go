@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -24,8 +25,16 @@ func run(m *testing.M) int {
 		return 1
 	}
 	suite = c
-	defer c.stop()
-	return m.Run()
+	code := m.Run()
+	c.stop()
+	// What the node did to this machine is undone, pass or fail.
+	if c.node != nil {
+		if left := c.node.Leftovers(); len(left) > 0 {
+			fmt.Fprintf(os.Stderr, "e2e: the node left on this machine:\n  %s\n", strings.Join(left, "\n  "))
+			return 1
+		}
+	}
+	return code
 }
 
 // repoRoot is the repository's top folder, relative to this package.
