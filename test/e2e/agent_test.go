@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -15,10 +16,11 @@ import (
 
 // TestBEDecommissionReadsTheStatefulSet runs the agent's preStop command as
 // a BE pod's service account, bound by deploy/agent/rbac.yaml, against the
-// real API server and a fake FE. The StatefulSet's ordinals start at 3: the
-// pod it keeps (a restart) is left alone, the one above (a scale-down) is
-// decommissioned until it is gone, and once the StatefulSet is scaled to 0
-// no BE is decommissioned.
+// real API server and a fake FE, on pods the StatefulSet controller made and
+// deleted. The StatefulSet's ordinals start at 3: the pod it keeps (deleted
+// for a restart) is left alone, the one a scale-down deletes is
+// decommissioned until it is gone, and once the StatefulSet is scaled to 0 no
+// BE is decommissioned.
 func TestBEDecommissionReadsTheStatefulSet(t *testing.T) {
 	agentBin := filepath.Join(t.TempDir(), "doris-admission-agent")
 	build := exec.Command("go", "build", "-o", agentBin, "./cmd/doris-admission-agent")
@@ -31,14 +33,19 @@ func TestBEDecommissionReadsTheStatefulSet(t *testing.T) {
 		t.Fatalf("applying the agent RBAC: %v\n%s", err, out)
 	}
 	t.Cleanup(func() { suite.kubectl("delete", "-n", "default", "-f", rbac) })
+	// The node is tainted against namespace default: the pods stay Pending,
+	// and deleting one is held by a finalizer, so that it is being deleted (as
+	// a pod is when its preStop hook runs) while the agent reads it.
 	if out, err := suite.apply(`
 apiVersion: apps/v1
 kind: StatefulSet
 metadata: {name: lake-be, namespace: default}
 spec:
   serviceName: lake-be
-  replicas: 1
+  replicas: 2
   ordinals: {start: 3}
+  # Both pods at once: neither becomes Ready here.
+  podManagementPolicy: Parallel
   selector: {matchLabels: {app: lake-be}}
   template:
     metadata: {labels: {app: lake-be}}
@@ -48,34 +55,31 @@ spec:
 		t.Fatalf("creating the StatefulSet: %v\n%s", err, out)
 	}
 	t.Cleanup(func() { suite.kubectl("delete", "statefulset", "lake-be") })
-	uid, err := suite.kubectl("get", "statefulset", "lake-be", "-o", "jsonpath={.metadata.uid}")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// No kubelet runs here: the pods the StatefulSet would have are created
-	// by hand, and held by a finalizer when deleted, so that they are being
-	// deleted (as a pod is when its preStop hook runs) while the agent reads them.
 	for _, pod := range []string{"lake-be-3", "lake-be-4"} {
-		if out, err := suite.apply(fmt.Sprintf(`
-apiVersion: v1
-kind: Pod
-metadata:
-  name: %s
-  namespace: default
-  finalizers: [doris-admission.io/e2e-hold]
-  ownerReferences: [{apiVersion: apps/v1, kind: StatefulSet, name: lake-be, uid: %s, controller: true}]
-spec:
-  terminationGracePeriodSeconds: 70
-  containers: [{name: be, image: "apache/doris:be-2.1.7"}]
-`, pod, uid)); err != nil {
-			t.Fatalf("creating pod %s: %v\n%s", pod, err, out)
-		}
+		eventually(t, time.Minute, func() string {
+			out, err := suite.kubectl("patch", "pod", pod, "--type=merge", "-p", `{"metadata":{"finalizers":["doris-admission.io/e2e-hold"]}}`)
+			if err != nil {
+				return "the StatefulSet controller has not made pod " + pod + ": " + out
+			}
+			return ""
+		})
 		t.Cleanup(func() {
 			suite.kubectl("patch", "pod", pod, "--type=json", `-p=[{"op":"remove","path":"/metadata/finalizers"}]`)
 		})
-		if out, err := suite.kubectl("delete", "pod", pod, "--wait=false"); err != nil {
-			t.Fatalf("deleting pod %s: %v\n%s", pod, err, out)
-		}
+	}
+	if out, err := suite.kubectl("scale", "statefulset", "lake-be", "--replicas=1"); err != nil {
+		t.Fatalf("scaling to 1: %v\n%s", err, out)
+	}
+	if out, err := suite.kubectl("delete", "pod", "lake-be-3", "--wait=false"); err != nil {
+		t.Fatalf("deleting pod lake-be-3: %v\n%s", err, out)
+	}
+	for _, pod := range []string{"lake-be-3", "lake-be-4"} {
+		eventually(t, time.Minute, func() string {
+			if out, _ := suite.kubectl("get", "pod", pod, "-o", "jsonpath={.metadata.deletionTimestamp}"); out == "" {
+				return "pod " + pod + " is not being deleted"
+			}
+			return ""
+		})
 	}
 
 	fake, err := fakefe.Start()

@@ -130,7 +130,7 @@ func TestValidateLive(t *testing.T) {
 }
 
 // TestExposeBE prints the debug Service of one BE pod, applies it with
-// kubectl, and rewrites a Stream Load ErrorURL to a node's address and the
+// kubectl, and rewrites a Stream Load ErrorURL to the node's address and the
 // Service's node port.
 func TestExposeBE(t *testing.T) {
 	service, err := exec.Command(suite.serverBin, "expose-be", "doris-be-2", "-n", "default", "--live", "--kubeconfig", suite.kubeconfig).Output()
@@ -141,15 +141,6 @@ func TestExposeBE(t *testing.T) {
 		t.Fatalf("kubectl apply of the printed Service: %v\n%s", err, out)
 	}
 	t.Cleanup(func() { suite.kubectl("delete", "service", "doris-be-2-debug") })
-	// No kubelet registers nodes here: one is created the way a kubelet would report it.
-	if out, err := suite.apply("apiVersion: v1\nkind: Node\nmetadata: {name: worker-1}\n"); err != nil {
-		t.Fatalf("creating a node: %v\n%s", err, out)
-	}
-	t.Cleanup(func() { suite.kubectl("delete", "node", "worker-1") })
-	if out, err := suite.kubectl("patch", "node", "worker-1", "--subresource=status", "--type=merge",
-		"-p", `{"status":{"addresses":[{"type":"InternalIP","address":"10.16.10.8"}]}}`); err != nil {
-		t.Fatalf("setting the node's address: %v\n%s", err, out)
-	}
 	nodePort, err := suite.kubectl("get", "service", "doris-be-2-debug", "-o", "jsonpath={.spec.ports[0].nodePort}")
 	if err != nil || nodePort == "" {
 		t.Fatalf("the Service has no node port: %v %q", err, nodePort)
@@ -159,7 +150,8 @@ func TestExposeBE(t *testing.T) {
 	if err != nil {
 		t.Fatalf("expose-be --error-url: %v\n%s", err, out)
 	}
-	if want := "http://10.16.10.8:" + nodePort + "/api/_load_error_log?file=__shard_1/error_log_x\n"; string(out) != want {
+	// The node's InternalIP, as its kubelet reports it.
+	if want := "http://" + suite.node.IP() + ":" + nodePort + "/api/_load_error_log?file=__shard_1/error_log_x\n"; string(out) != want {
 		t.Errorf("rewritten ErrorURL %q, want %q", out, want)
 	}
 }

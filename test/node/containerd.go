@@ -73,7 +73,7 @@ func fill(template string, values map[string]string) string {
 func (n *Node) startContainerd(ctx context.Context) error {
 	values := map[string]string{"dir": n.dir, "pause": pauseImage, "bridge": bridgeName, "podCIDR": PodCIDR}
 	files := map[string]string{
-		filepath.Join(n.dir, "containerd", "config.toml"):                containerdConfig,
+		filepath.Join(n.dir, "containerd", "config.toml"):                   containerdConfig,
 		filepath.Join(n.dir, "cni", "net.d", "10-doris-admission.conflist"): cniConfig,
 	}
 	for path, template := range files {
