@@ -113,6 +113,8 @@ func (c *cluster) startServer(port string) (*serverProcess, error) {
 		"--port", port,
 		// The reports are TestAuditReports' to write.
 		"--audit=false",
+		// The agent image the node has.
+		"--agent-image", agentImage,
 	)
 }
 

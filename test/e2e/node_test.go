@@ -27,11 +27,15 @@ func (c *cluster) startNode() error {
 	if err != nil {
 		return fmt.Errorf("the busybox image: %w", err)
 	}
+	images, err := nodeImages(c.workDir)
+	if err != nil {
+		return fmt.Errorf("the node's images: %w", err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	c.node, err = node.Start(ctx, node.Options{
 		Assets: os.Getenv("KUBEBUILDER_ASSETS"), Kubeconfig: c.kubeconfig, CAFile: caFile, ServiceCIDR: "10.0.0.0/24",
-		Images: []node.Image{busybox},
+		Images: append(images, busybox),
 		Log:    func(format string, args ...any) { fmt.Fprintf(os.Stderr, "e2e: "+format+"\n", args...) },
 	})
 	return err

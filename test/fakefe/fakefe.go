@@ -66,6 +66,7 @@ type FE struct {
 
 	faults   []*Fault
 	auth     mysql.AuthServer
+	host     string
 	port     int
 	listener *mysql.Listener
 	conns    map[*mysql.Conn]bool
@@ -86,11 +87,22 @@ func StartWithPassword(password string) (*FE, error) {
 	return start(mysql.NewAuthServerStatic("", config, 0))
 }
 
+// StartOn serves a fake FE at address (host:port) that accepts any
+// password: the MySQL side of the Doris stand-in (test/standin).
+func StartOn(address string) (*FE, error) {
+	return startOn(address, mysql.NewAuthServerNone())
+}
+
 func start(auth mysql.AuthServer) (*FE, error) {
+	return startOn("127.0.0.1:0", auth)
+}
+
+func startOn(address string, auth mysql.AuthServer) (*FE, error) {
 	fe := &FE{DrainPerShow: 100, nextID: 10001, auth: auth, conns: map[*mysql.Conn]bool{}, closed: make(chan struct{})}
-	if err := fe.listen("127.0.0.1:0"); err != nil {
+	if err := fe.listen(address); err != nil {
 		return nil, err
 	}
+	fe.host, _, _ = net.SplitHostPort(address)
 	fe.port = fe.listener.Addr().(*net.TCPAddr).Port
 	return fe, nil
 }
@@ -136,7 +148,7 @@ func (fe *FE) Down() {
 
 // Up brings the FE back on its port after Down.
 func (fe *FE) Up() error {
-	return fe.listen(net.JoinHostPort("127.0.0.1", strconv.Itoa(fe.port)))
+	return fe.listen(net.JoinHostPort(fe.host, strconv.Itoa(fe.port)))
 }
 
 // FaultKind is what a Fault does to a statement it hits.

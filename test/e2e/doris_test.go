@@ -1,0 +1,142 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/doris-admission/doris-admission/agent"
+	"github.com/doris-admission/doris-admission/test/node"
+)
+
+// agentImage is the agent image the suite's server puts into Doris pods.
+const agentImage = "doris-admission/doris-admission-agent:e2e"
+
+// nodeImages are the images the node's pods run: the agent image, built
+// from cmd/doris-admission-agent as the Dockerfile builds it, and the Doris
+// stand-in (test/standin) under the seed's image names, laid out as those
+// images are (/opt/apache-doris/fe|be, bin/start_*.sh, conf, /bin/bash).
+func nodeImages(dir string) ([]node.Image, error) {
+	agentBin, standinBin := filepath.Join(dir, "doris-admission-agent"), filepath.Join(dir, "doris-standin")
+	for bin, pkg := range map[string]string{agentBin: "./cmd/doris-admission-agent", standinBin: "./test/standin"} {
+		build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, pkg)
+		build.Dir, build.Env = repoRoot, append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("building %s: %w\n%s", pkg, err, out)
+		}
+	}
+	images := []node.Image{{Name: agentImage, Files: map[string]node.File{"/usr/local/bin/doris-admission-agent": {From: agentBin}},
+		Env: []string{"PATH=/usr/local/bin:/bin"}, Entrypoint: []string{"/usr/local/bin/doris-admission-agent"}}}
+	for _, role := range []string{"fe", "be"} {
+		im, err := node.Busybox("zyzcenter/apache-doris:1.2.4.1-" + role)
+		if err != nil {
+			return nil, err
+		}
+		im.Files["/bin/bash"] = node.File{From: "/bin/bash-static"}
+		home := "/opt/apache-doris/" + role
+		im.Files[home+"/lib/doris-standin"] = node.File{From: standinBin}
+		scripts := filepath.Join(repoRoot, "test", "standin", "image", role)
+		err = filepath.WalkDir(scripts, func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			rel, _ := filepath.Rel(scripts, path)
+			im.Files[home+"/"+rel] = node.File{From: path}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		images = append(images, im)
+	}
+	return images, nil
+}
+
+// TestSeedClusterRunsOnTheNode applies the seed's plain FE and BE
+// StatefulSets (deploy/examples) as they are, in a namespace of the node:
+// the pods start and become Ready, the BEs register and are alive, and what
+// the hooks did is in kubectl logs.
+func TestSeedClusterRunsOnTheNode(t *testing.T) {
+	const ns = "seed"
+	manifest := node.Namespace(ns)
+	for _, claim := range []string{"volume-fe-doris-fe-0", "volume-be-doris-be-0", "volume-be-doris-be-1", "volume-be-doris-be-2"} {
+		manifest += "---\n" + hostPathVolume(t, ns, claim)
+	}
+	for _, example := range []string{"seed-fe-plain.yaml", "seed-be-plain.yaml"} {
+		data, err := os.ReadFile(filepath.Join(repoRoot, "deploy", "examples", example))
+		if err != nil {
+			t.Fatal(err)
+		}
+		manifest += "---\n" + strings.ReplaceAll(string(data), "namespace: default", "namespace: "+ns)
+	}
+	t.Cleanup(func() {
+		suite.kubectl("delete", "pods", "--all", "-n", ns, "--grace-period=5", "--wait=false")
+		suite.kubectl("delete", "namespace", ns, "--wait=false")
+		suite.kubectl("delete", "persistentvolumes", "-l", "doris-admission.io/e2e="+ns)
+	})
+	if out, err := suite.apply(manifest); err != nil {
+		t.Fatalf("applying the seed's StatefulSets: %v\n%s", err, out)
+	}
+	for _, pod := range []string{"doris-fe-0", "doris-be-0", "doris-be-1", "doris-be-2"} {
+		if out, err := suite.kubectl("wait", "-n", ns, "pod/"+pod, "--for=condition=Ready", "--timeout=240s"); err != nil {
+			describe, _ := suite.kubectl("describe", "-n", ns, "pod/"+pod)
+			logs, _ := suite.kubectl("logs", "-n", ns, pod, "--all-containers")
+			t.Fatalf("pod %s is not Ready: %v\n%s\n%s\n%s", pod, err, out, describe, logs)
+		}
+	}
+	fe, err := agent.Open(agent.Connection{Host: suite.node.IP(), Port: 32230, User: "root", Timeout: 5 * time.Second}, agent.NewLogger(io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fe.Close()
+	var backends []agent.Backend
+	eventually(t, time.Minute, func() string {
+		backends, err = fe.Backends(context.Background())
+		alive := 0
+		for _, b := range backends {
+			if b.Alive {
+				alive++
+			}
+		}
+		if err != nil || len(backends) != 3 || alive != 3 {
+			return fmt.Sprintf("SHOW BACKENDS through the FE's NodePort: %v %+v", err, backends)
+		}
+		return ""
+	})
+	frontends, err := fe.Frontends(context.Background())
+	if err != nil || len(frontends) != 1 || !frontends[0].IsMaster || !frontends[0].Alive {
+		t.Errorf("SHOW FRONTENDS: %v %+v, want one master, alive", err, frontends)
+	}
+	feLogs, _ := suite.kubectl("logs", "-n", ns, "doris-fe-0")
+	if !strings.Contains(feLogs, "doris-admission agent: this FE ("+frontends[0].Host+":9010) is a member of the cluster") {
+		t.Errorf("kubectl logs doris-fe-0 does not say what fe-register did:\n%s", feLogs)
+	}
+	for i, b := range backends {
+		logs, _ := suite.kubectl("logs", "-n", ns, fmt.Sprintf("doris-be-%d", i))
+		if !strings.Contains(logs, "doris-admission agent: added this BE") {
+			t.Errorf("kubectl logs doris-be-%d does not say what be-register did (SHOW BACKENDS: %s):\n%s", i, b.Address(), logs)
+		}
+	}
+}
+
+// hostPathVolume is a PersistentVolume of storage class local bound ahead
+// to claim in ns: the node has no provisioner.
+func hostPathVolume(t *testing.T, ns, claim string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: PersistentVolume
+metadata: {name: %[1]s-%[2]s, labels: {doris-admission.io/e2e: %[1]s}}
+spec:
+  storageClassName: local
+  capacity: {storage: 10Gi}
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Delete
+  hostPath: {path: %[3]q, type: DirectoryOrCreate}
+  claimRef: {namespace: %[1]s, name: %[2]s}
+`, ns, claim, filepath.Join(t.TempDir(), claim))
+}

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strings"
+)
+
+// selfAddress is the address a Doris node is known by. In FQDN mode
+// (enable_fqdn_mode = true) it is the host's canonical name
+// (fe/.../service/FrontendOptions.java: InetAddress.getLocalHost()
+// .getCanonicalHostName(); in a StatefulSet <pod>.<service>.<ns>.svc.<domain>).
+// Otherwise it is the local address inside priority_networks, or the first
+// address that is not loopback when none is set (FrontendOptions.init,
+// be/src/service/backend_options.cpp).
+func selfAddress(c conf) (string, error) {
+	if strings.EqualFold(c["enable_fqdn_mode"], "true") {
+		return canonicalHostName()
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return "", err
+	}
+	var networks []*net.IPNet
+	for _, cidr := range strings.Split(c["priority_networks"], ";") {
+		if _, n, err := net.ParseCIDR(strings.TrimSpace(cidr)); err == nil {
+			networks = append(networks, n)
+		}
+	}
+	for _, a := range addrs {
+		ipnet, ok := a.(*net.IPNet)
+		if !ok || ipnet.IP.IsLoopback() {
+			continue
+		}
+		if len(networks) == 0 {
+			return ipnet.IP.String(), nil
+		}
+		for _, n := range networks {
+			if n.Contains(ipnet.IP) {
+				return ipnet.IP.String(), nil
+			}
+		}
+	}
+	return "", fmt.Errorf("no local address is inside priority_networks %q", c["priority_networks"])
+}
+
+// canonicalHostName resolves the host name to its full name, which must
+// lead back to a local address.
+func canonicalHostName() (string, error) {
+	host, err := os.Hostname()
+	if err != nil {
+		return "", err
+	}
+	name, err := net.LookupCNAME(host)
+	if err != nil {
+		return "", fmt.Errorf("resolving this host's name %s: %w", host, err)
+	}
+	return strings.TrimSuffix(name, "."), nil
+}

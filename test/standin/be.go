@@ -1,0 +1,43 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"log"
+	"net/http"
+	"path/filepath"
+	"time"
+)
+
+// runBE starts the BE: read be.conf (${VAR} substituted, an undefined one
+// fatal), pick its address, open the be, brpc and heartbeat ports, and answer
+// /api/health on the webserver port (be/src/http/action/health_action.cpp:
+// 200 {"status": "OK", "msg": "To Be Added"}). On SIGTERM it lets running
+// work finish for a moment and exits (stop_be.sh --grace, the BE's graceful
+// shutdown).
+func runBE(ctx context.Context, home string) error {
+	c, err := readConf(filepath.Join(home, "conf", "be.conf"))
+	if err != nil {
+		return err
+	}
+	self, err := selfAddress(c)
+	if err != nil {
+		return err
+	}
+	log.Printf("INFO this BE is %s:%d", self, c.port("heartbeat_service_port", 9050))
+	for _, port := range []int{c.port("be_port", 9060), c.port("brpc_port", 8060), c.port("heartbeat_service_port", 9050)} {
+		if err := listenAndDrop(ctx, port); err != nil {
+			return err
+		}
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/api/health", func(w http.ResponseWriter, _ *http.Request) {
+		json.NewEncoder(w).Encode(map[string]string{"status": "OK", "msg": "To Be Added"})
+	})
+	go serve(ctx, c.port("webserver_port", 8040), mux)
+	log.Printf("INFO the BE is ready")
+	<-ctx.Done()
+	log.Printf("INFO stopping: letting running work finish")
+	time.Sleep(time.Second)
+	return nil
+}
