@@ -9,7 +9,9 @@ import (
 	"strings"
 )
 
-// containerdConfig is containerd's config: everything under dir, the CRI
+// containerdConfig is containerd's config: everything under dir (the pods'
+// network namespaces too, so a run that was killed leaves none that the next
+// cannot find), the CRI
 // plugin with runc on cgroupfs, the CNI plugins from Debian's package and
 // the node's own network config, and the locally built pause image.
 // restrict_oom_score_adj: this machine lacks CAP_SYS_RESOURCE, and without it
@@ -28,6 +30,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "{{pause}}"
   restrict_oom_score_adj = true
+  netns_mounts_under_state_dir = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"

@@ -71,7 +71,7 @@ func runFE(ctx context.Context, home, helper string) error {
 // state is what the master keeps of the cluster in its meta dir (Doris
 // keeps it in its image and BDBJE journal).
 type state struct {
-	ClusterID string             `json:"clusterId"`
+	ClusterID string            `json:"clusterId"`
 	Frontends []fakefe.Frontend `json:"frontends"`
 	Backends  []fakefe.Backend  `json:"backends"`
 }
