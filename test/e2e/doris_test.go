@@ -123,6 +123,36 @@ func TestSeedClusterRunsOnTheNode(t *testing.T) {
 			t.Errorf("kubectl logs doris-be-%d does not say what be-register did (SHOW BACKENDS: %s):\n%s", i, b.Address(), logs)
 		}
 	}
+	checkErrorURL(t, ns)
+}
+
+// checkErrorURL follows seed 000: a Stream Load ErrorURL names a BE pod
+// inside the cluster; expose-be's Service and rewritten URL make it open from
+// the node's address, and the BE answers it.
+func checkErrorURL(t *testing.T, ns string) {
+	t.Helper()
+	service, err := exec.Command(suite.serverBin, "expose-be", "doris-be-1", "-n", ns).Output()
+	if err != nil {
+		t.Fatalf("expose-be: %v\n%s", err, service)
+	}
+	if out, err := suite.apply(string(service)); err != nil {
+		t.Fatalf("applying the Service expose-be printed: %v\n%s", err, out)
+	}
+	errorURL := "http://doris-be-1.doris-be-service." + ns + ".svc.cluster.local:8040/api/_load_error_log?file=__shard_7/error_log_insert_stmt_1"
+	out, err := exec.Command(suite.serverBin, "expose-be", "doris-be-1", "-n", ns, "--kubeconfig", suite.kubeconfig, "--error-url", errorURL).CombinedOutput()
+	if err != nil {
+		t.Fatalf("expose-be --error-url: %v\n%s", err, out)
+	}
+	var body string
+	eventually(t, 30*time.Second, func() string {
+		if body, err = httpGet(strings.TrimSpace(string(out))); err != nil {
+			return fmt.Sprintf("GET %s: %v", strings.TrimSpace(string(out)), err)
+		}
+		return ""
+	})
+	if !strings.Contains(body, "__shard_7/error_log_insert_stmt_1") {
+		t.Errorf("the rewritten ErrorURL %s answers %q, not the BE's error log", out, body)
+	}
 }
 
 // hostPathVolume is a PersistentVolume of storage class local bound ahead

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the parts of the e2e suite's node that come from Debian's
 # packages, when they are missing: containerd, runc, the CNI plugins,
-# iptables, conntrack, and the static busybox the test images are made of.
+# iptables, conntrack, and the static busybox and bash the test images are
+# made of.
 # Runs as root (apt-get); does nothing when everything is there.
 set -euo pipefail
 
@@ -13,6 +14,7 @@ declare -A needs=(
   [conntrack]=/usr/sbin/conntrack
   [iproute2]=/usr/sbin/ip
   [busybox-static]=/usr/bin/busybox
+  [bash-static]=/bin/bash-static
 )
 missing=()
 for package in "${!needs[@]}"; do

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log"
 	"net/http"
 	"path/filepath"
@@ -11,8 +12,11 @@ import (
 
 // runBE starts the BE: read be.conf (${VAR} substituted, an undefined one
 // fatal), pick its address, open the be, brpc and heartbeat ports, and answer
-// /api/health on the webserver port (be/src/http/action/health_action.cpp:
-// 200 {"status": "OK", "msg": "To Be Added"}). On SIGTERM it lets running
+// on the webserver port /api/health (be/src/http/action/health_action.cpp:
+// 200 {"status": "OK", "msg": "To Be Added"}) and the Stream Load error logs
+// an ErrorURL points at (/api/_load_error_log?file=..., served by
+// be/src/http/action/download_action.cpp in its error-log mode; here a line
+// naming the file). On SIGTERM it lets running
 // work finish for a moment and exits (stop_be.sh --grace, the BE's graceful
 // shutdown).
 func runBE(ctx context.Context, home string) error {
@@ -33,6 +37,9 @@ func runBE(ctx context.Context, home string) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/health", func(w http.ResponseWriter, _ *http.Request) {
 		json.NewEncoder(w).Encode(map[string]string{"status": "OK", "msg": "To Be Added"})
+	})
+	mux.HandleFunc("/api/_load_error_log", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "Reason: column count mismatch. src line [%s]; error log of BE %s\n", r.URL.Query().Get("file"), self)
 	})
 	go serve(ctx, c.port("webserver_port", 8040), mux)
 	log.Printf("INFO the BE is ready")
