@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -43,6 +44,17 @@ func selfAddress(c conf) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("no local address is inside priority_networks %q", c["priority_networks"])
+}
+
+// readNode reads the node's conf file in home/conf and the address it
+// binds.
+func readNode(home, file string) (conf, string, error) {
+	c, err := readConf(filepath.Join(home, "conf", file))
+	if err != nil {
+		return nil, "", err
+	}
+	self, err := selfAddress(c)
+	return c, self, err
 }
 
 // canonicalHostName resolves the host name to its full name, which must

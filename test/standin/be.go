@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log"
 	"net/http"
-	"path/filepath"
 	"time"
 )
 
@@ -20,11 +19,7 @@ import (
 // work finish for a moment and exits (stop_be.sh --grace, the BE's graceful
 // shutdown).
 func runBE(ctx context.Context, home string) error {
-	c, err := readConf(filepath.Join(home, "conf", "be.conf"))
-	if err != nil {
-		return err
-	}
-	self, err := selfAddress(c)
+	c, self, err := readNode(home, "be.conf")
 	if err != nil {
 		return err
 	}

@@ -33,11 +33,7 @@ type frontend struct {
 // found a cluster, then serve the query port (MySQL), the HTTP port and
 // the edit log and RPC ports, and heartbeat the cluster's nodes.
 func runFE(ctx context.Context, home, helper string) error {
-	c, err := readConf(filepath.Join(home, "conf", "fe.conf"))
-	if err != nil {
-		return err
-	}
-	self, err := selfAddress(c)
+	c, self, err := readNode(home, "fe.conf")
 	if err != nil {
 		return err
 	}
