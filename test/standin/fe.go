@@ -100,6 +100,7 @@ func (fe *frontend) loadOrFound() error {
 			return nil
 		}
 	}
+	//lint:ignore ST1005 Doris' own message, word for word (Env.java).
 	return fmt.Errorf("current node %s:%d is not added to the cluster, will exit. Your FE IP maybe changed, please set 'priority_networks' config in fe.conf properly.", fe.self, fe.editLogPort)
 }
 
