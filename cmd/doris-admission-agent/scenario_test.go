@@ -257,16 +257,44 @@ func TestBEDecommissionCountsFromTheOrdinalsStart(t *testing.T) {
 	}
 }
 
-// A StatefulSet scaled to 0 (or deleted) stops the cluster; its BEs keep
+// A StatefulSet scaled to 0 or deleted stops the cluster; its BEs keep
 // their data for when it comes back, so none is decommissioned.
 func TestBEScaleToZeroDecommissionsNothing(t *testing.T) {
+	deleted := statefulSet(1, 0)
+	deleted["metadata"].(map[string]any)["deletionTimestamp"] = time.Now().UTC().Format(time.RFC3339)
+	for name, c := range map[string]struct {
+		statefulSet map[string]any
+		says        string
+	}{
+		"scaled to 0":   {statefulSet(0, 0), "is scaled to 0"},
+		"being deleted": {deleted, "is being deleted as a whole"},
+		"already gone":  {nil, "is being deleted as a whole"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			fe := startFE(t)
+			fe.Backends = []fakefe.Backend{{ID: 1, Host: "10.0.1.4", HeartbeatPort: 9050, Alive: true, TabletNum: 300}}
+			api := startAPI(t, pod("lake-be-0", 3600), c.statefulSet)
+			run := runAgent(t, time.Minute, nil, append([]string{"be-decommission", "--kubeconfig", api.kubeconfig,
+				"--namespace", "default", "--pod-name", "lake-be-0", "--deadline", "30s"}, beArgs(fe, "10.0.1.4")...)...)
+			wantExit(t, run, 0, c.says)
+			wantMembers(t, fe, nil, []string{"10.0.1.4:9050"})
+			wantNoStatement(t, fe, "DECOMMISSION")
+		})
+	}
+}
+
+// A preStop hook also runs when the kubelet restarts a container (a failed
+// liveness probe): the pod is not being deleted, so nothing is decommissioned,
+// even for an ordinal the StatefulSet no longer keeps.
+func TestBEContainerRestartDecommissionsNothing(t *testing.T) {
 	fe := startFE(t)
-	fe.Backends = []fakefe.Backend{{ID: 1, Host: "10.0.1.4", HeartbeatPort: 9050, Alive: true, TabletNum: 300}}
-	api := startAPI(t, pod("lake-be-0", 3600), statefulSet(0, 0))
+	fe.Backends = []fakefe.Backend{{ID: 1, Host: "10.0.1.5", HeartbeatPort: 9050, Alive: true, TabletNum: 300}}
+	restarting := pod("lake-be-5", 3600)
+	delete(restarting["metadata"].(map[string]any), "deletionTimestamp")
+	api := startAPI(t, restarting, statefulSet(2, 3))
 	run := runAgent(t, time.Minute, nil, append([]string{"be-decommission", "--kubeconfig", api.kubeconfig,
-		"--namespace", "default", "--pod-name", "lake-be-0", "--deadline", "30s"}, beArgs(fe, "10.0.1.4")...)...)
-	wantExit(t, run, 0, "scaled to 0")
-	wantMembers(t, fe, nil, []string{"10.0.1.4:9050"})
+		"--namespace", "default", "--pod-name", "lake-be-5", "--deadline", "30s"}, beArgs(fe, "10.0.1.5")...)...)
+	wantExit(t, run, 0, "is not being deleted")
 	wantNoStatement(t, fe, "DECOMMISSION")
 }
 
@@ -394,13 +422,16 @@ func (s *stubAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(object)
 }
 
-// startAPI serves a pod and its StatefulSet in namespace default.
+// startAPI serves a pod and its StatefulSet (none when nil) in namespace
+// default.
 func startAPI(t *testing.T, pod, statefulSet map[string]any) *stubAPI {
 	t.Helper()
 	s := &stubAPI{stalled: make(chan struct{}), objects: map[string]any{
 		"/api/v1/namespaces/default/pods/" + pod["metadata"].(map[string]any)["name"].(string): pod,
-		"/apis/apps/v1/namespaces/default/statefulsets/lake-be":                                statefulSet,
 	}}
+	if statefulSet != nil {
+		s.objects["/apis/apps/v1/namespaces/default/statefulsets/lake-be"] = statefulSet
+	}
 	server := httptest.NewServer(s)
 	t.Cleanup(func() { close(s.stalled); server.Close() })
 	s.kubeconfig = filepath.Join(t.TempDir(), "kubeconfig")
