@@ -202,6 +202,23 @@ func removeLeftovers() {
 	}
 	removeKubeChains()
 	removeNodeState("")
+	removeCNIResults()
+}
+
+// cniResults is where libcni (in containerd) caches each sandbox's result,
+// deleted when the sandbox is; a killed run leaves its own.
+const cniResults = "/var/lib/cni/results"
+
+// removeCNIResults removes the cached results of the node's network, and the
+// loopback results of the same sandboxes.
+func removeCNIResults() {
+	prefix := cniNetwork + "-"
+	ours, _ := filepath.Glob(filepath.Join(cniResults, prefix+"*"))
+	for _, path := range ours {
+		id := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(path), prefix), "-eth0")
+		os.Remove(path)
+		os.Remove(filepath.Join(cniResults, "cni-loopback-"+id+"-lo"))
+	}
 }
 
 // removeNodeState kills the processes that mention dir (containerd's shims
@@ -284,8 +301,9 @@ func removeCgroups() error {
 }
 
 // Leftovers lists what the node left on this machine after Stop: processes
-// or mounts of its folder, KUBE- iptables chains, its bridge, pod cgroups,
-// kernel settings not put back. Empty when Stop removed everything.
+// or mounts of its folder (the pods' network namespaces among them), KUBE-
+// iptables chains, its bridge, pod cgroups, CNI results, kernel settings not
+// put back. Empty when Stop removed everything.
 func (n *Node) Leftovers() []string {
 	var out []string
 	if data, err := os.ReadFile("/proc/self/mountinfo"); err == nil && strings.Contains(string(data), n.dir) {
@@ -307,6 +325,9 @@ func (n *Node) Leftovers() []string {
 	}
 	if _, err := os.Stat(filepath.Join("/sys/fs/cgroup/memory", cgroupRoot)); err == nil {
 		out = append(out, "the cgroup "+cgroupRoot)
+	}
+	if results, _ := filepath.Glob(filepath.Join(cniResults, cniNetwork+"-*")); len(results) > 0 {
+		out = append(out, fmt.Sprintf("%d CNI results in %s", len(results), cniResults))
 	}
 	now := readSysctls()
 	for k, v := range n.sysctls {

@@ -48,7 +48,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 // node routes to them.
 const cniConfig = `{
   "cniVersion": "1.0.0",
-  "name": "doris-admission-e2e",
+  "name": "{{network}}",
   "plugins": [{
     "type": "bridge",
     "bridge": "{{bridge}}",
@@ -74,7 +74,7 @@ func fill(template string, values map[string]string) string {
 
 // startContainerd writes containerd's and the CNI config and starts it.
 func (n *Node) startContainerd(ctx context.Context) error {
-	values := map[string]string{"dir": n.dir, "pause": pauseImage, "bridge": bridgeName, "podCIDR": PodCIDR}
+	values := map[string]string{"dir": n.dir, "pause": pauseImage, "bridge": bridgeName, "podCIDR": PodCIDR, "network": cniNetwork}
 	files := map[string]string{
 		filepath.Join(n.dir, "containerd", "config.toml"):                   containerdConfig,
 		filepath.Join(n.dir, "cni", "net.d", "10-doris-admission.conflist"): cniConfig,

@@ -20,6 +20,8 @@ const (
 	// Name is the node's name.
 	Name       = "doris-admission-e2e"
 	bridgeName = "dae2e0"
+	// cniNetwork names the pods' network in the CNI config.
+	cniNetwork = "doris-admission-e2e"
 	// cgroupRoot holds every pod's cgroup, in each cgroup v1 hierarchy.
 	cgroupRoot = "/doris-admission-e2e"
 	pauseImage = "registry.k8s.io/pause:3.10"
