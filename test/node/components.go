@@ -60,7 +60,7 @@ func (n *Node) startKubelet(ctx context.Context) error {
 	}
 	n.logf("starting the kubelet as node %s at %s", Name, n.ip)
 	p, err := start(n.dir, "kubelet", filepath.Join(n.opts.Assets, "kubelet"), "--config", config,
-		"--kubeconfig", n.opts.Kubeconfig, "--root-dir", filepath.Join(n.dir, "kubelet"), "--cert-dir", filepath.Join(n.dir, "kubelet", "pki"),
+		"--kubeconfig", n.kubeconfig, "--root-dir", filepath.Join(n.dir, "kubelet"), "--cert-dir", filepath.Join(n.dir, "kubelet", "pki"),
 		"--node-ip", n.ip, "--hostname-override", Name)
 	if err != nil {
 		return err
@@ -81,14 +81,14 @@ func (n *Node) startKubelet(ctx context.Context) error {
 func (n *Node) startControllers(ctx context.Context) error {
 	n.logf("starting kube-controller-manager and kube-scheduler")
 	kcm, err := start(n.dir, "kube-controller-manager", filepath.Join(n.opts.Assets, "kube-controller-manager"),
-		"--kubeconfig", n.opts.Kubeconfig, "--leader-elect=false", "--bind-address=127.0.0.1", "--secure-port=0",
+		"--kubeconfig", n.kubeconfig, "--leader-elect=false", "--bind-address=127.0.0.1", "--secure-port=0",
 		"--root-ca-file", n.opts.CAFile, "--service-cluster-ip-range", n.opts.ServiceCIDR, "--use-service-account-credentials=false")
 	if err != nil {
 		return err
 	}
 	n.processes = append(n.processes, kcm)
 	scheduler, err := start(n.dir, "kube-scheduler", filepath.Join(n.opts.Assets, "kube-scheduler"),
-		"--kubeconfig", n.opts.Kubeconfig, "--leader-elect=false", "--bind-address=127.0.0.1", "--secure-port=0")
+		"--kubeconfig", n.kubeconfig, "--leader-elect=false", "--bind-address=127.0.0.1", "--secure-port=0")
 	if err != nil {
 		return err
 	}
@@ -117,7 +117,7 @@ iptables: {localhostNodePorts: false, masqueradeAll: false}
 
 func (n *Node) startProxy(ctx context.Context) error {
 	config := filepath.Join(n.dir, "kube-proxy.yaml")
-	values := map[string]string{"kubeconfig": n.opts.Kubeconfig, "name": Name, "podCIDR": PodCIDR, "ip": n.ip}
+	values := map[string]string{"kubeconfig": n.kubeconfig, "name": Name, "podCIDR": PodCIDR, "ip": n.ip}
 	if err := os.WriteFile(config, []byte(fill(kubeProxyConfig, values)), 0o644); err != nil {
 		return err
 	}
@@ -147,7 +147,7 @@ const corefile = `.:53 {
 
 func (n *Node) startCoreDNS(ctx context.Context) error {
 	path := filepath.Join(n.dir, "Corefile")
-	values := map[string]string{"ip": n.ip, "domain": ClusterDomain, "kubeconfig": n.opts.Kubeconfig}
+	values := map[string]string{"ip": n.ip, "domain": ClusterDomain, "kubeconfig": n.kubeconfig}
 	if err := os.WriteFile(path, []byte(fill(corefile, values)), 0o644); err != nil {
 		return err
 	}

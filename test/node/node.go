@@ -72,8 +72,12 @@ type Options struct {
 
 // Node is a running one-node cluster.
 type Node struct {
-	opts      Options
-	dir       string
+	opts Options
+	dir  string
+	// kubeconfig is the node's copy of Options.Kubeconfig, in dir: every
+	// process the node starts names dir, so a run that was killed leaves none
+	// the next cannot find.
+	kubeconfig string
 	ip        string
 	processes []*process
 	sysctls   map[string]string
@@ -89,6 +93,7 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	removeLeftovers()
 	dir, err := os.MkdirTemp("", "doris-admission-node-")
 	if err != nil {
 		return nil, err
@@ -101,9 +106,15 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 }
 
 func (n *Node) start(ctx context.Context) error {
-	n.logf("cleaning up what an earlier run left behind")
-	removeLeftovers()
 	n.sysctls = readSysctls()
+	n.kubeconfig = filepath.Join(n.dir, "kubeconfig")
+	kubeconfig, err := os.ReadFile(n.opts.Kubeconfig)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(n.kubeconfig, kubeconfig, 0o600); err != nil {
+		return err
+	}
 	if err := prepareCgroups(); err != nil {
 		return err
 	}
