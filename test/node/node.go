@@ -78,9 +78,9 @@ type Node struct {
 	// process the node starts names dir, so a run that was killed leaves none
 	// the next cannot find.
 	kubeconfig string
-	ip        string
-	processes []*process
-	sysctls   map[string]string
+	ip         string
+	processes  []*process
+	sysctls    map[string]string
 }
 
 // IP is the node's address: where NodePorts answer and CoreDNS listens.
