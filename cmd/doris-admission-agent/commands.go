@@ -27,7 +27,7 @@ func (f *feFlags) bind(cmd *cobra.Command, deadline, poll time.Duration) {
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 10*time.Second, "bound on connecting to the FE and on each statement or API request")
 	cmd.Flags().DurationVar(&f.deadline, "deadline", deadline, "bound on the whole command, every try and wait included")
 	cmd.Flags().DurationVar(&f.poll, "poll", poll, "first pause between tries (it doubles up to 30s), and between looks at a decommission")
-	cmd.Flags().Bool("log-to-main", true, "also write log lines to the container's main output (/proc/1/fd/1)")
+	bindLogToMain(cmd, true)
 }
 
 // connection is how to reach the FE at host:port with these credentials.
@@ -77,7 +77,7 @@ func newInstallCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&to, "to", "/opt/doris-admission/bin", "folder to copy the binary into")
-	cmd.Flags().Bool("log-to-main", false, "also write log lines to the container's main output (/proc/1/fd/1)")
+	bindLogToMain(cmd, false)
 	return cmd
 }
 
@@ -105,7 +105,7 @@ every other line is kept.`,
 	cmd.Flags().StringVar(&opts.File, "file", "", "the conf file to set the key in: fe.conf or be.conf")
 	cmd.Flags().StringVar(&opts.IPVariable, "ip-variable", "", "environment variable with the pod IP: FE_IPADDRESS or BE_IPADDRESS")
 	cmd.Flags().BoolVar(&opts.FQDN, "fqdn", false, "set enable_fqdn_mode = true instead of priority_networks")
-	cmd.Flags().Bool("log-to-main", false, "also write log lines to the container's main output (/proc/1/fd/1)")
+	bindLogToMain(cmd, false)
 	_ = cmd.MarkFlagRequired("from")
 	_ = cmd.MarkFlagRequired("file")
 	return cmd
@@ -174,7 +174,7 @@ func newFEStopCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&home, "home", envOr("DORIS_HOME", "/opt/apache-doris/fe"), "the FE's home dir")
-	cmd.Flags().Bool("log-to-main", true, "also write log lines to the container's main output (/proc/1/fd/1)")
+	bindLogToMain(cmd, true)
 	return cmd
 }
 

@@ -91,6 +91,13 @@ func logFailures(cmd *cobra.Command) {
 	})
 }
 
+// bindLogToMain adds --log-to-main: on for the hooks, whose output the
+// kubelet keeps only in an event; off for the init containers, whose own
+// output kubectl logs shows.
+func bindLogToMain(cmd *cobra.Command, on bool) {
+	cmd.Flags().Bool("log-to-main", on, "also write log lines to the container's main output (/proc/1/fd/1)")
+}
+
 // logger writes to stderr and, unless --log-to-main is off, to the
 // container's main output.
 func logger(cmd *cobra.Command) *agent.Logger {

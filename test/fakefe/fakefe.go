@@ -34,6 +34,9 @@ type Frontend struct {
 	Alive       bool
 }
 
+// Address is host:edit_log_port, the FE's identity.
+func (f Frontend) Address() string { return net.JoinHostPort(f.Host, strconv.Itoa(f.EditLogPort)) }
+
 // Backend is one BE of the fake cluster.
 type Backend struct {
 	ID             int64
@@ -43,6 +46,9 @@ type Backend struct {
 	Decommissioned bool
 	TabletNum      int64
 }
+
+// Address is host:heartbeat_port, the BE's identity.
+func (b Backend) Address() string { return net.JoinHostPort(b.Host, strconv.Itoa(b.HeartbeatPort)) }
 
 // FE is a running fake FE. Its fields may be changed between statements
 // under Lock/Unlock or with the helper methods.

@@ -63,10 +63,13 @@ func prepareCgroups() error {
 	return nil
 }
 
+// stopTimeout bounds waiting for the pods to go when the node stops.
+const stopTimeout = 2 * time.Minute
+
 // Stop deletes the node's pods, stops every process and removes what the
 // node made on this machine; it reports what it could not remove.
 func (n *Node) Stop() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 	defer cancel()
 	n.logf("stopping: deleting the pods, then the processes, mounts, cgroups, bridge and rules")
 	n.stopProcesses("kube-controller-manager", "kube-scheduler")
@@ -111,7 +114,7 @@ func (n *Node) deletePods(ctx context.Context) {
 		out, err := n.kubectl(ctx, "get", "pods", "--all-namespaces", "--field-selector", "spec.nodeName="+Name, "-o", "name")
 		return err == nil && strings.TrimSpace(out) == ""
 	}) {
-		n.logf("pods were still on the node after %s", "2m")
+		n.logf("pods were still on the node after %s", stopTimeout)
 	}
 }
 

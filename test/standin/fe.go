@@ -138,27 +138,23 @@ func (fe *frontend) save() error {
 // port, and Alive says whether it answered.
 func (fe *frontend) heartbeat(ctx context.Context) {
 	for {
+		// Reached without the lock: statements go on meanwhile.
 		frontends, backends := fe.cluster.Snapshot()
-		for i, f := range frontends {
-			frontends[i].Alive = (f.Host == fe.self && f.EditLogPort == fe.editLogPort) || answers(f.Host, f.EditLogPort)
+		alive := map[string]bool{net.JoinHostPort(fe.self, strconv.Itoa(fe.editLogPort)): true}
+		for _, f := range frontends {
+			if a := f.Address(); !alive[a] {
+				alive[a] = answers(a)
+			}
 		}
-		for i, b := range backends {
-			backends[i].Alive = answers(b.Host, b.HeartbeatPort)
+		for _, b := range backends {
+			alive[b.Address()] = answers(b.Address())
 		}
 		fe.cluster.Lock()
 		for i := range fe.cluster.Frontends {
-			for _, f := range frontends {
-				if f.Host == fe.cluster.Frontends[i].Host && f.EditLogPort == fe.cluster.Frontends[i].EditLogPort {
-					fe.cluster.Frontends[i].Alive = f.Alive
-				}
-			}
+			fe.cluster.Frontends[i].Alive = alive[fe.cluster.Frontends[i].Address()]
 		}
 		for i := range fe.cluster.Backends {
-			for _, b := range backends {
-				if b.Host == fe.cluster.Backends[i].Host && b.HeartbeatPort == fe.cluster.Backends[i].HeartbeatPort {
-					fe.cluster.Backends[i].Alive = b.Alive
-				}
-			}
+			fe.cluster.Backends[i].Alive = alive[fe.cluster.Backends[i].Address()]
 		}
 		fe.cluster.Unlock()
 		if err := fe.save(); err != nil {
@@ -228,9 +224,9 @@ func listenAndDrop(ctx context.Context, port int) error {
 	return nil
 }
 
-// answers tells whether host:port takes a connection.
-func answers(host string, port int) bool {
-	c, err := net.DialTimeout("tcp", net.JoinHostPort(host, strconv.Itoa(port)), time.Second)
+// answers tells whether address (host:port) takes a connection.
+func answers(address string) bool {
+	c, err := net.DialTimeout("tcp", address, time.Second)
 	if err == nil {
 		c.Close()
 	}
