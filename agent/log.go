@@ -1,9 +1,12 @@
 package agent
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -23,14 +26,41 @@ func NewLogger(w io.Writer, extra ...io.Writer) *Logger {
 	return &Logger{writers: append([]io.Writer{w}, extra...)}
 }
 
-// MainOutput opens the container's main process output (/proc/1/fd/1), or
-// returns nil when it cannot be written.
+// MainOutput opens the output of the container's main process (what
+// kubectl logs shows), or returns nil when it cannot be written.
 func MainOutput() io.Writer {
-	f, err := os.OpenFile("/proc/1/fd/1", os.O_WRONLY|os.O_APPEND, 0)
+	f, err := os.OpenFile(filepath.Join(mainProcess("/proc"), "fd", "1"), os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		return nil
 	}
 	return f
+}
+
+// mainProcess is the /proc folder of the container's main process: the
+// first process in this process's cgroup, which is the container's. That is
+// PID 1, unless the pod shares one process namespace between its containers
+// (shareProcessNamespace), where PID 1 is the pod's pause process.
+func mainProcess(proc string) string {
+	first := filepath.Join(proc, "1")
+	own, err := os.ReadFile(filepath.Join(proc, "self", "cgroup"))
+	if err != nil {
+		return first
+	}
+	entries, _ := os.ReadDir(proc)
+	lowest := 0
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() || (lowest != 0 && pid >= lowest) {
+			continue
+		}
+		if cgroup, err := os.ReadFile(filepath.Join(proc, e.Name(), "cgroup")); err == nil && bytes.Equal(cgroup, own) {
+			lowest = pid
+		}
+	}
+	if lowest == 0 {
+		return first
+	}
+	return filepath.Join(proc, strconv.Itoa(lowest))
 }
 
 // Printf writes one line.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -163,19 +164,23 @@ func newFEStopCommand() *cobra.Command {
 		Short: "Stop this FE cleanly (preStop hook)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			script := filepath.Join(home, "bin", "stop_fe.sh")
-			stop := exec.CommandContext(cmd.Context(), script)
-			stop.Stdout, stop.Stderr = cmd.ErrOrStderr(), cmd.ErrOrStderr()
-			if err := stop.Run(); err != nil {
-				return fmt.Errorf("running %s: %w", script, err)
-			}
-			logger(cmd).Printf("stopped the FE with %s", script)
-			return nil
+			return stopDoris(cmd, "FE", filepath.Join(home, "bin", "stop_fe.sh"))
 		},
 	}
 	cmd.Flags().StringVar(&home, "home", envOr("DORIS_HOME", "/opt/apache-doris/fe"), "the FE's home dir")
 	bindLogToMain(cmd, true)
 	return cmd
+}
+
+// stopDoris runs a Doris stop script, its output in the hook's log.
+func stopDoris(cmd *cobra.Command, node, script string, args ...string) error {
+	stop := exec.CommandContext(cmd.Context(), script, args...)
+	stop.Stdout, stop.Stderr = cmd.ErrOrStderr(), cmd.ErrOrStderr()
+	if err := stop.Run(); err != nil {
+		return fmt.Errorf("stopping the %s with %s: %w", node, strings.Join(append([]string{script}, args...), " "), err)
+	}
+	logger(cmd).Printf("stopped the %s with %s", node, strings.Join(append([]string{script}, args...), " "))
+	return nil
 }
 
 // beFlags are the settings of the BE subcommands.
@@ -229,7 +234,7 @@ const apiReadLimit = 30 * time.Second
 
 func newBEDecommissionCommand() *cobra.Command {
 	var flags beFlags
-	var kubeconfig, namespace, podName string
+	var kubeconfig, namespace, podName, home string
 	cmd := &cobra.Command{
 		Use:   "be-decommission",
 		Short: "Decommission this BE when it leaves for good (preStop hook)",
@@ -241,7 +246,8 @@ no tablets or Doris has dropped it. A restart, rolling update or eviction, a
 StatefulSet scaled to 0 or deleted, or a pod whose fate cannot be read
 decommissions nothing. Everything ends by the deadline: --deadline, or 30s
 (at most a quarter of the grace period) before the kubelet kills the pod;
-then it says what state it left.`,
+then it says what state it left. Then, whatever was decided, it stops the BE
+with bin/stop_be.sh --grace: running queries finish before the BE exits.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := flags.beConfig(cmd)
@@ -259,16 +265,19 @@ then it says what state it left.`,
 			defer cancel()
 			departure, err := agent.PodDeparture(ctx, cluster, c.Pacing, namespace, podName)
 			if err != nil {
-				return fmt.Errorf("not decommissioning, because whether this pod leaves for good is unknown: %w", err)
+				err = fmt.Errorf("not decommissioning, because whether this pod leaves for good is unknown: %w", err)
+			} else {
+				if !cmd.Flags().Changed("deadline") {
+					left := time.Until(departure.StopAt)
+					c.Deadline = left - min(30*time.Second, left/4)
+					ctx = cmd.Context()
+				}
+				err = agent.DecommissionBE(ctx, c, departure)
 			}
-			if !cmd.Flags().Changed("deadline") {
-				left := time.Until(departure.StopAt)
-				c.Deadline = left - min(30*time.Second, left/4)
-				ctx = cmd.Context()
-			}
-			return agent.DecommissionBE(ctx, c, departure)
+			return errors.Join(err, stopDoris(cmd, "BE", filepath.Join(home, "bin", "stop_be.sh"), "--grace"))
 		},
 	}
+	cmd.Flags().StringVar(&home, "home", envOr("DORIS_HOME", "/opt/apache-doris/be"), "the BE's home dir")
 	flags.bind(cmd, 0, 10*time.Second)
 	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file (default: the pod's service account)")
 	cmd.Flags().StringVar(&namespace, "namespace", os.Getenv("POD_NAMESPACE"), "this pod's namespace")

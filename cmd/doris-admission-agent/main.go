@@ -95,7 +95,7 @@ func logFailures(cmd *cobra.Command) {
 // kubelet keeps only in an event; off for the init containers, whose own
 // output kubectl logs shows.
 func bindLogToMain(cmd *cobra.Command, on bool) {
-	cmd.Flags().Bool("log-to-main", on, "also write log lines to the container's main output (/proc/1/fd/1)")
+	cmd.Flags().Bool("log-to-main", on, "also write log lines to the container's main output, which kubectl logs shows")
 }
 
 // logger writes to stderr and, unless --log-to-main is off, to the

@@ -146,6 +146,20 @@ func feRegister(t *testing.T, fe *fakefe.FE, ip, stateFile string, env ...string
 		"--ip", ip, "--edit-log-port", "9010", "--pod-name", "doris-fe-1", "--state-file", stateFile, "--poll", "20ms")
 }
 
+// beHome is a BE home whose bin/stop_be.sh writes its arguments to stopped.
+func beHome(t *testing.T) string {
+	t.Helper()
+	home := t.TempDir()
+	if err := os.Mkdir(filepath.Join(home, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script := "#!/bin/sh\necho \"$@\" >>" + filepath.Join(home, "stopped") + "\n"
+	if err := os.WriteFile(filepath.Join(home, "bin", "stop_be.sh"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return home
+}
+
 // beArgs are the flags of the BE subcommands for the BE at ip.
 func beArgs(fe *fakefe.FE, ip string) []string {
 	return []string{"--fe-host", "127.0.0.1", "--fe-port", fmt.Sprint(fe.Port()), "--ip", ip, "--heartbeat-port", "9050", "--poll", "20ms"}
@@ -190,7 +204,7 @@ func TestBEDecommissionRidesOutATransientFault(t *testing.T) {
 			}
 			api := startAPI(t, pod("lake-be-1", 3600), statefulSet(1, 0))
 			inject(fe)
-			run := runAgent(t, time.Minute, nil, append([]string{"be-decommission", "--kubeconfig", api.kubeconfig,
+			run := runAgent(t, time.Minute, nil, append([]string{"be-decommission", "--home", beHome(t), "--kubeconfig", api.kubeconfig,
 				"--namespace", "default", "--pod-name", "lake-be-1", "--deadline", "30s"}, beArgs(fe, "10.0.1.5")...)...)
 			wantExit(t, run, 0, "is decommissioned")
 			wantMembers(t, fe, nil, []string{"10.0.1.4:9050"})
@@ -224,7 +238,7 @@ func TestBEDecommissionEndsByItsDeadlineWhenTheAPIServerStalls(t *testing.T) {
 	fe.Backends = []fakefe.Backend{{ID: 2, Host: "10.0.1.5", HeartbeatPort: 9050, Alive: true, TabletNum: 300}}
 	api := startAPI(t, pod("lake-be-1", 3600), statefulSet(1, 0))
 	api.stall()
-	run := runAgent(t, 30*time.Second, nil, append([]string{"be-decommission", "--kubeconfig", api.kubeconfig,
+	run := runAgent(t, 30*time.Second, nil, append([]string{"be-decommission", "--home", beHome(t), "--kubeconfig", api.kubeconfig,
 		"--namespace", "default", "--pod-name", "lake-be-1", "--deadline", "2s"}, beArgs(fe, "10.0.1.5")...)...)
 	wantExit(t, run, 1, "not decommissioning")
 	wantMembers(t, fe, nil, []string{"10.0.1.5:9050"})
@@ -244,7 +258,7 @@ func TestBEDecommissionCountsFromTheOrdinalsStart(t *testing.T) {
 				{ID: 2, Host: "10.0.1.5", HeartbeatPort: 9050, Alive: true, TabletNum: 300},
 			}
 			api := startAPI(t, pod(c.pod, 3600), statefulSet(2, 3))
-			run := runAgent(t, time.Minute, nil, append([]string{"be-decommission", "--kubeconfig", api.kubeconfig,
+			run := runAgent(t, time.Minute, nil, append([]string{"be-decommission", "--home", beHome(t), "--kubeconfig", api.kubeconfig,
 				"--namespace", "default", "--pod-name", c.pod, "--deadline", "30s"}, beArgs(fe, "10.0.1.5")...)...)
 			wantExit(t, run, 0)
 			if c.leaving {
@@ -274,7 +288,7 @@ func TestBEScaleToZeroDecommissionsNothing(t *testing.T) {
 			fe := startFE(t)
 			fe.Backends = []fakefe.Backend{{ID: 1, Host: "10.0.1.4", HeartbeatPort: 9050, Alive: true, TabletNum: 300}}
 			api := startAPI(t, pod("lake-be-0", 3600), c.statefulSet)
-			run := runAgent(t, time.Minute, nil, append([]string{"be-decommission", "--kubeconfig", api.kubeconfig,
+			run := runAgent(t, time.Minute, nil, append([]string{"be-decommission", "--home", beHome(t), "--kubeconfig", api.kubeconfig,
 				"--namespace", "default", "--pod-name", "lake-be-0", "--deadline", "30s"}, beArgs(fe, "10.0.1.4")...)...)
 			wantExit(t, run, 0, c.says)
 			wantMembers(t, fe, nil, []string{"10.0.1.4:9050"})
@@ -292,10 +306,14 @@ func TestBEContainerRestartDecommissionsNothing(t *testing.T) {
 	restarting := pod("lake-be-5", 3600)
 	delete(restarting["metadata"].(map[string]any), "deletionTimestamp")
 	api := startAPI(t, restarting, statefulSet(2, 3))
-	run := runAgent(t, time.Minute, nil, append([]string{"be-decommission", "--kubeconfig", api.kubeconfig,
+	home := beHome(t)
+	run := runAgent(t, time.Minute, nil, append([]string{"be-decommission", "--home", home, "--kubeconfig", api.kubeconfig,
 		"--namespace", "default", "--pod-name", "lake-be-5", "--deadline", "30s"}, beArgs(fe, "10.0.1.5")...)...)
-	wantExit(t, run, 0, "is not being deleted")
+	wantExit(t, run, 0, "is not being deleted", "stopped the BE with "+home+"/bin/stop_be.sh --grace")
 	wantNoStatement(t, fe, "DECOMMISSION")
+	if stopped, _ := os.ReadFile(filepath.Join(home, "stopped")); string(stopped) != "--grace\n" {
+		t.Errorf("stop_be.sh ran with %q, want --grace: running queries finish", stopped)
+	}
 }
 
 // A BE whose pod starts again while Doris is still draining it gets its

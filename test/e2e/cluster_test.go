@@ -53,15 +53,37 @@ func startCluster() (*cluster, error) {
 			LocalServingHost: "127.0.0.1",
 		},
 	}
-	apiServer := c.env.ControlPlane.GetAPIServer()
-	for flag, value := range node.APIServerFlags {
-		apiServer.Configure().Set(flag, value)
+	if err := c.serveThePods(); err != nil {
+		c.stop()
+		return nil, err
 	}
 	if err := c.start(); err != nil {
 		c.stop()
 		return nil, err
 	}
 	return c, nil
+}
+
+// serviceCIDR is the API server's service range, the node's too.
+const serviceCIDR = "10.0.0.0/24"
+
+// serveThePods makes the API server reachable from the node's pods, as
+// the agent in a Doris pod reaches it: on the node's address, with a
+// certificate for the `kubernetes` Service.
+func (c *cluster) serveThePods() error {
+	serving, err := node.PrepareAPIServer(filepath.Join(c.workDir, "apiserver"), serviceCIDR)
+	if err != nil {
+		return fmt.Errorf("preparing the API server for the node: %w", err)
+	}
+	apiServer := c.env.ControlPlane.GetAPIServer()
+	apiServer.CertDir = serving.CertDir
+	apiServer.SecureServing.Address, apiServer.SecurePort = serving.Address, serving.Port
+	apiServer.SecureServing.CA = serving.CA
+	apiServer.Configure().Set("service-cluster-ip-range", serviceCIDR)
+	for flag, value := range node.APIServerFlags {
+		apiServer.Configure().Set(flag, value)
+	}
+	return nil
 }
 
 func (c *cluster) start() error {

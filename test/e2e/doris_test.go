@@ -20,8 +20,10 @@ const agentImage = "doris-admission/doris-admission-agent:e2e"
 
 // nodeImages are the images the node's pods run: the agent image, built
 // from cmd/doris-admission-agent as the Dockerfile builds it, and the Doris
-// stand-in (test/standin) under the seed's image names, laid out as those
-// images are (/opt/apache-doris/fe|be, bin/start_*.sh, conf, /bin/bash).
+// stand-in (test/standin) under the names users run, laid out as those
+// images are (/opt/apache-doris/fe|be, bin/start_*.sh, conf, /bin/bash,
+// the mysql client): the seed's, started by an explicit command, and the
+// official ones, whose entrypoint is bin/init_*.sh.
 func nodeImages(dir string) ([]node.Image, error) {
 	agentBin, standinBin := filepath.Join(dir, "doris-admission-agent"), filepath.Join(dir, "doris-standin")
 	for bin, pkg := range map[string]string{agentBin: "./cmd/doris-admission-agent", standinBin: "./test/standin"} {
@@ -34,28 +36,58 @@ func nodeImages(dir string) ([]node.Image, error) {
 	images := []node.Image{{Name: agentImage, Files: map[string]node.File{"/usr/local/bin/doris-admission-agent": {From: agentBin}},
 		Env: []string{"PATH=/usr/local/bin:/bin"}, Entrypoint: []string{"/usr/local/bin/doris-admission-agent"}}}
 	for _, role := range []string{"fe", "be"} {
-		im, err := node.Busybox("zyzcenter/apache-doris:1.2.4.1-" + role)
-		if err != nil {
-			return nil, err
+		for _, official := range []bool{false, true} {
+			im, err := standinImage(role, official, standinBin)
+			if err != nil {
+				return nil, err
+			}
+			images = append(images, im)
 		}
-		im.Files["/bin/bash"] = node.File{From: "/bin/bash-static"}
-		home := "/opt/apache-doris/" + role
-		im.Files[home+"/lib/doris-standin"] = node.File{From: standinBin}
-		scripts := filepath.Join(repoRoot, "test", "standin", "image", role)
-		err = filepath.WalkDir(scripts, func(path string, d os.DirEntry, err error) error {
+	}
+	return images, nil
+}
+
+// Stand-in image names: the seed's and the official ones.
+const (
+	seedImage     = "zyzcenter/apache-doris:1.2.4.1-"
+	officialImage = "apache/doris:%s-2.1.7"
+)
+
+func standinImage(role string, official bool, standinBin string) (node.Image, error) {
+	name := seedImage + role
+	if official {
+		name = fmt.Sprintf(officialImage, role)
+	}
+	im, err := node.Busybox(name)
+	if err != nil {
+		return im, err
+	}
+	home := "/opt/apache-doris/" + role
+	im.Files["/bin/bash"] = node.File{From: "/bin/bash-static"}
+	im.Files[home+"/lib/doris-standin"] = node.File{From: standinBin}
+	images := filepath.Join(repoRoot, "test", "standin", "image")
+	im.Files["/usr/bin/mysql"] = node.File{From: filepath.Join(images, "common", "mysql")}
+	trees := []string{filepath.Join(images, role)}
+	im.Env = []string{"PATH=/usr/bin:/bin"}
+	if official {
+		trees = append(trees, filepath.Join(images, "official", role))
+		im.Entrypoint, im.Cmd = []string{fmt.Sprintf("%s/bin/init_%s.sh", home, role)}, nil
+		im.Env = []string{"PATH=" + home + "/bin:/usr/bin:/bin"}
+	}
+	for _, tree := range trees {
+		err := filepath.WalkDir(tree, func(path string, d os.DirEntry, err error) error {
 			if err != nil || d.IsDir() {
 				return err
 			}
-			rel, _ := filepath.Rel(scripts, path)
+			rel, _ := filepath.Rel(tree, path)
 			im.Files[home+"/"+rel] = node.File{From: path}
 			return nil
 		})
 		if err != nil {
-			return nil, err
+			return im, err
 		}
-		images = append(images, im)
 	}
-	return images, nil
+	return im, nil
 }
 
 // TestSeedClusterRunsOnTheNode applies the seed's plain FE and BE
@@ -83,12 +115,12 @@ func TestSeedClusterRunsOnTheNode(t *testing.T) {
 	if out, err := suite.apply(manifest); err != nil {
 		t.Fatalf("applying the seed's StatefulSets: %v\n%s", err, out)
 	}
+	// As the README says: be-decommission reads its pod and StatefulSet.
+	if out, err := suite.kubectl("apply", "-n", ns, "-f", filepath.Join(repoRoot, "deploy", "agent", "rbac.yaml")); err != nil {
+		t.Fatalf("applying the agent's RBAC: %v\n%s", err, out)
+	}
 	for _, pod := range []string{"doris-fe-0", "doris-be-0", "doris-be-1", "doris-be-2"} {
-		if out, err := suite.kubectl("wait", "-n", ns, "pod/"+pod, "--for=condition=Ready", "--timeout=240s"); err != nil {
-			describe, _ := suite.kubectl("describe", "-n", ns, "pod/"+pod)
-			logs, _ := suite.kubectl("logs", "-n", ns, pod, "--all-containers")
-			t.Fatalf("pod %s is not Ready: %v\n%s\n%s\n%s", pod, err, out, describe, logs)
-		}
+		waitReady(t, ns, pod)
 	}
 	fe, err := agent.Open(agent.Connection{Host: suite.node.IP(), Port: 32230, User: "root", Timeout: 5 * time.Second}, agent.NewLogger(io.Discard))
 	if err != nil {
@@ -124,6 +156,7 @@ func TestSeedClusterRunsOnTheNode(t *testing.T) {
 		}
 	}
 	checkErrorURL(t, ns)
+	podLife(t, ns, fe)
 }
 
 // checkErrorURL follows seed 000: a Stream Load ErrorURL names a BE pod

@@ -34,7 +34,7 @@ func (c *cluster) startNode() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	c.node, err = node.Start(ctx, node.Options{
-		Assets: os.Getenv("KUBEBUILDER_ASSETS"), Kubeconfig: c.kubeconfig, CAFile: caFile, ServiceCIDR: "10.0.0.0/24",
+		Assets: os.Getenv("KUBEBUILDER_ASSETS"), Kubeconfig: c.kubeconfig, CAFile: caFile, ServiceCIDR: serviceCIDR,
 		Images: append(images, busybox),
 		Log:    func(format string, args ...any) { fmt.Fprintf(os.Stderr, "e2e: "+format+"\n", args...) },
 	})

@@ -69,6 +69,11 @@ type FE struct {
 	DrainPerShow int64
 	// Statements lists every statement received, in order.
 	Statements []string
+	// Forward, when set, carries out every statement that changes the
+	// cluster in place of this FE, as a follower forwards it to the master
+	// (qe/MasterOpExecutor.java); SHOW is answered here, from what this FE
+	// has replayed.
+	Forward func(statement string) error
 
 	faults   []*Fault
 	auth     mysql.AuthServer
@@ -243,6 +248,32 @@ var (
 	alterBackend  = regexp.MustCompile(`(?i)^ALTER SYSTEM (ADD|DECOMMISSION|DROPP) BACKEND "([^"]+):(\d+)"$`)
 	cancelBackend = regexp.MustCompile(`(?i)^CANCEL (DECOMMISSION) BACKEND "([^"]+):(\d+)"$`)
 )
+
+// answer carries out statement here or, when it changes the cluster and
+// Forward is set, at the master.
+func (fe *FE) answer(statement string, fault *Fault) (*sqltypes.Result, error) {
+	fe.mu.Lock()
+	forward := fe.Forward
+	fe.mu.Unlock()
+	if forward != nil && !strings.HasPrefix(strings.ToUpper(statement), "SHOW ") {
+		return &sqltypes.Result{}, forward(statement)
+	}
+	fe.mu.Lock()
+	defer fe.mu.Unlock()
+	if fault != nil && fault.Kind == Race {
+		fe.execute(statement)
+	}
+	return fe.execute(statement)
+}
+
+// Execute carries out statement as if a client had sent it, and returns
+// the MySQL error it would get: what a master does with a forwarded one.
+func (fe *FE) Execute(statement string) error {
+	fe.mu.Lock()
+	defer fe.mu.Unlock()
+	_, err := fe.execute(statement)
+	return err
+}
 
 // execute carries out one statement and returns its result. The caller
 // holds the lock.
@@ -421,12 +452,7 @@ func (h *handler) ComQuery(_ context.Context, c *mysql.Conn, query string, callb
 	if fault != nil && fault.Kind == Fail {
 		return fault.err()
 	}
-	fe.mu.Lock()
-	if fault != nil && fault.Kind == Race {
-		fe.execute(statement)
-	}
-	res, err := fe.execute(statement)
-	fe.mu.Unlock()
+	res, err := fe.answer(statement, fault)
 	if fault != nil && fault.Kind == Reset {
 		// Column definitions go out, then the connection is cut.
 		if res != nil && len(res.Fields) > 0 {

@@ -9,6 +9,7 @@
 //
 //	doris-standin fe --home DIR [--helper HOST:PORT]
 //	doris-standin be --home DIR
+//	doris-standin mysql -uroot -P9030 -hHOST [-e SQL]   (the images' /usr/bin/mysql)
 package main
 
 import (
@@ -22,6 +23,12 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "mysql" {
+		if err := runMySQL(os.Args[2:], os.Stdin, os.Stdout); err != nil {
+			exitMySQL(err)
+		}
+		return
+	}
 	if len(os.Args) < 2 {
 		log.Fatal("usage: doris-standin fe|be --home DIR [--helper HOST:PORT]")
 	}

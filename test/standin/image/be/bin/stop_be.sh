@@ -1,11 +1,19 @@
 #!/bin/bash
-# Plays apache/doris bin/stop_be.sh: SIGTERM to the pid in bin/be.pid; with
-# --grace, wait until the BE has finished and exited.
+# Plays apache/doris bin/stop_be.sh: SIGKILL to the pid in bin/be.pid, or
+# with --grace SIGTERM (the BE lets running queries finish) and wait until
+# it has exited.
 DORIS_HOME=$(cd "$(dirname "$0")/.." && pwd)
-pid=$(cat "$DORIS_HOME/bin/be.pid" 2>/dev/null) || { echo "no be.pid: the BE is not running"; exit 0; }
-kill "$pid" 2>/dev/null || exit 0
+pid=$(cat "$DORIS_HOME/bin/be.pid" 2>/dev/null) || { echo "$DORIS_HOME/bin/be.pid does not exist"; exit 1; }
+signal=9
 if [ "$1" = "--grace" ]; then
-  while kill -0 "$pid" 2>/dev/null; do sleep 1; done
+  signal=15
 fi
+if ! kill -0 "$pid" 2>/dev/null; then
+  echo "Backend already exit, remove pid file."
+  rm -f "$DORIS_HOME/bin/be.pid"
+  exit 0
+fi
+kill -$signal "$pid"
+while kill -0 "$pid" 2>/dev/null; do sleep 1; done
 rm -f "$DORIS_HOME/bin/be.pid"
-echo "stopped the BE ($pid)"
+echo "stop doris_be ($pid), and remove pid file."
