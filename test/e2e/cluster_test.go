@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -77,7 +78,7 @@ func (c *cluster) serveThePods() error {
 	}
 	apiServer := c.env.ControlPlane.GetAPIServer()
 	apiServer.CertDir = serving.CertDir
-	apiServer.SecureServing.Address, apiServer.SecurePort = serving.Address, serving.Port
+	apiServer.SecureServing.Address, apiServer.SecureServing.Port = serving.Address, strconv.Itoa(serving.Port)
 	apiServer.SecureServing.CA = serving.CA
 	apiServer.Configure().Set("service-cluster-ip-range", serviceCIDR)
 	for flag, value := range node.APIServerFlags {
