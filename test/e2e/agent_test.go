@@ -92,8 +92,16 @@ spec:
 		{ID: 2, Host: "10.0.1.11", HeartbeatPort: 9050, Alive: true, TabletNum: 300},
 	}
 	kubeconfig := serviceAccountKubeconfig(t, "default", "default")
+	// The BE's stop_be.sh, which the agent runs after deciding.
+	home := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(home, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(home, "bin", "stop_be.sh"), []byte("#!/bin/sh\necho stopped\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	decommission := func(pod, ip string) string {
-		cmd := exec.Command(agentBin, "be-decommission", "--kubeconfig", kubeconfig,
+		cmd := exec.Command(agentBin, "be-decommission", "--home", home, "--kubeconfig", kubeconfig,
 			"--namespace", "default", "--pod-name", pod, "--ip", ip, "--fe-host", "127.0.0.1", "--fe-port", fmt.Sprint(fake.Port()),
 			"--deadline", "30s", "--poll", "20ms", "--log-to-main=false")
 		out, err := cmd.CombinedOutput()
