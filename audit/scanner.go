@@ -4,12 +4,10 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -203,32 +201,7 @@ func (s *Scanner) fullScan(ctx context.Context) {
 // are left out, as they would take in every kind of the cluster.
 func Kinds(engine *policies.Engine, mapper meta.RESTMapper) []schema.GroupVersionKind {
 	mutating, validating := engine.Rules()
-	var out []schema.GroupVersionKind
-	for _, rule := range append(mutating, validating...) {
-		for _, gvk := range ruleKinds(mapper, rule) {
-			if !slices.Contains(out, gvk) {
-				out = append(out, gvk)
-			}
-		}
-	}
-	return out
-}
-
-func ruleKinds(mapper meta.RESTMapper, rule admissionregistrationv1.RuleWithOperations) []schema.GroupVersionKind {
-	var out []schema.GroupVersionKind
-	for _, group := range rule.APIGroups {
-		for _, version := range rule.APIVersions {
-			for _, resource := range rule.Resources {
-				if group == "*" || version == "*" || resource == "*" || strings.Contains(resource, "/") {
-					continue
-				}
-				if gvk, err := mapper.KindFor(schema.GroupVersionResource{Group: group, Version: version, Resource: resource}); err == nil {
-					out = append(out, gvk)
-				}
-			}
-		}
-	}
-	return out
+	return policies.RuleKinds(mapper, append(mutating, validating...))
 }
 
 // watch makes sure changes to objects of gvk are scanned as they happen.

@@ -61,6 +61,8 @@ type compiled struct {
 	// reads is what the mutating policy's expressions may read of the
 	// object, which decides whether a later change reinvokes it.
 	reads *objectReads
+	// generators are a MutatingPolicy's generate expressions, in order.
+	generators []plugincel.ConditionEvaluator
 }
 
 // compile turns a policy into evaluators. It never fails: whatever does not
@@ -143,6 +145,13 @@ func (c *compiled) compileMutating(p *v1alpha1.MutatingPolicy, envSet *environme
 	patchOpts := opts
 	patchOpts.HasPatchTypes = true
 	c.problems = append(c.problems, checkPatchTypes(spec.Mutations)...)
+	for i, g := range spec.Generate {
+		generator := budgetedCondition{compiler.CompileCondition([]plugincel.ExpressionAccessor{generatorExpression(g.Expression)}, opts, environment.StoredExpressions)}
+		for _, err := range generator.CompilationErrors() {
+			c.problems = append(c.problems, ExpressionError{Field: fmt.Sprintf("spec.generate[%d].expression", i), Message: err.Error()})
+		}
+		c.generators = append(c.generators, generator)
+	}
 	for _, m := range mutationExpressions(spec.Mutations) {
 		evaluator := budgetedMutation{compiler.CompileMutatingEvaluator(m.accessor, patchOpts, environment.StoredExpressions)}
 		if _, ok := m.accessor.(*patch.JSONPatchCondition); ok {

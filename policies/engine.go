@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -256,13 +257,48 @@ func (e *Engine) Check(p Policy) []ExpressionError {
 // also send the resources that are validated when mutating.
 func (e *Engine) Rules() (mutating, validating []admissionregistrationv1.RuleWithOperations) {
 	set := e.current.Load()
-	mutating, validating = unionRules(set.mutating), unionRules(set.validating)
+	patching := slices.DeleteFunc(slices.Clone(set.mutating), func(c *compiled) bool { return len(c.patchers) == 0 })
+	mutating, validating = unionRules(patching), unionRules(set.validating)
 	for _, rule := range validating {
 		if coversServices(rule.Rule) && !slices.ContainsFunc(mutating, func(r admissionregistrationv1.RuleWithOperations) bool { return equality.Semantic.DeepEqual(r, rule) }) {
 			mutating = append(mutating, rule)
 		}
 	}
 	return mutating, validating
+}
+
+// GeneratingRules are the rules of the mutating policies that generate
+// objects: the objects to watch for generation.
+func (e *Engine) GeneratingRules() []admissionregistrationv1.RuleWithOperations {
+	var generating []*compiled
+	for _, c := range e.current.Load().mutating {
+		if len(c.generators) > 0 {
+			generating = append(generating, c)
+		}
+	}
+	return unionRules(generating)
+}
+
+// RuleKinds are the distinct kinds rules name exactly; wildcard rules and
+// subresources are left out, as they would take in every kind of the cluster.
+func RuleKinds(mapper meta.RESTMapper, rules []admissionregistrationv1.RuleWithOperations) []schema.GroupVersionKind {
+	var out []schema.GroupVersionKind
+	for _, rule := range rules {
+		for _, group := range rule.APIGroups {
+			for _, version := range rule.APIVersions {
+				for _, resource := range rule.Resources {
+					if group == "*" || version == "*" || resource == "*" || strings.Contains(resource, "/") {
+						continue
+					}
+					gvk, err := mapper.KindFor(schema.GroupVersionResource{Group: group, Version: version, Resource: resource})
+					if err == nil && !slices.Contains(out, gvk) {
+						out = append(out, gvk)
+					}
+				}
+			}
+		}
+	}
+	return out
 }
 
 // coversServices tells whether rule can match core v1 services.

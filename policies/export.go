@@ -167,6 +167,9 @@ func Export(policies []Policy) []Exported {
 			if len(inlined.functions) > 0 {
 				e.Lost = append([]string{inlinedNote(inlined.functions)}, e.Lost...)
 			}
+			if p.Mutating != nil && len(p.Mutating.Spec.Generate) > 0 {
+				e.Lost = append(e.Lost, "spec.generate is left out: a native admission policy cannot create objects; keep this policy in doris-admission for that")
+			}
 		}
 		out = append(out, e)
 	}
@@ -450,6 +453,8 @@ func structuralProblems(p Policy) []string {
 		problems = append(problems, "spec.paramRef sets both name and selector, which a native binding does not allow; keep one")
 	}
 	switch {
+	case p.Mutating != nil && len(p.Mutating.Spec.Mutations) == 0 && len(p.Mutating.Spec.Generate) > 0:
+		problems = append(problems, "it only creates objects (spec.generate), which a native admission policy cannot do; keep it in doris-admission")
 	case p.Mutating != nil && len(p.Mutating.Spec.Mutations) == 0:
 		problems = append(problems, "spec.mutations is empty, and a native MutatingAdmissionPolicy needs at least one")
 	case p.Validating != nil && len(p.Validating.Spec.Validations) == 0 && len(p.Validating.Spec.AuditAnnotations) == 0:

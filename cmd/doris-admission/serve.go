@@ -30,6 +30,7 @@ import (
 
 	"github.com/doris-admission/doris-admission/audit"
 	"github.com/doris-admission/doris-admission/certs"
+	"github.com/doris-admission/doris-admission/generate"
 	"github.com/doris-admission/doris-admission/policies"
 	"github.com/doris-admission/doris-admission/policies/api/v1alpha1"
 	"github.com/doris-admission/doris-admission/policies/inventory"
@@ -135,20 +136,27 @@ func runServe(signalled context.Context, opts serveOptions) error {
 		Reader: mgr.GetAPIReader(), Writer: mgr.GetClient(),
 		Name: opts.webhookConfig, ExcludeNamespaces: opts.excludeNamespaces, Engine: engine,
 	}
-	runnables := []manager.Runnable{server, watchServices}
+	generator := &generate.Controller{
+		Engine: engine, Cache: mgr.GetCache(), Client: mgr.GetClient(), Mapper: mgr.GetRESTMapper(),
+		ExcludeNamespaces: opts.excludeNamespaces, Log: ctrl.Log.WithName("generate"),
+	}
+	runnables := []manager.Runnable{server, watchServices, generator}
 	if certManager != nil {
 		configurations.CABundle, certManager.OnRenew = certManager.CABundle, configurations.Sync
 		runnables = append(runnables, certManager)
 	}
-	onLoad := configurations.Sync
+	onLoad := func(ctx context.Context) error {
+		return errors.Join(configurations.Sync(ctx), generator.PoliciesChanged(ctx))
+	}
 	if opts.audit {
 		scanner, err := newScanner(mgr, engine, opts)
 		if err != nil {
 			return err
 		}
 		runnables = append(runnables, scanner)
+		synced := onLoad
 		onLoad = func(ctx context.Context) error {
-			return errors.Join(configurations.Sync(ctx), scanner.PoliciesChanged(ctx))
+			return errors.Join(synced(ctx), scanner.PoliciesChanged(ctx))
 		}
 	}
 	controller := &policies.Controller{

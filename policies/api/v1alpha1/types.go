@@ -125,13 +125,38 @@ type MutatingPolicy struct {
 	Status PolicyStatus       `json:"status,omitempty"`
 }
 
-// MutatingPolicySpec is what a MutatingPolicy matches and how it changes it.
+// MutatingPolicySpec is what a MutatingPolicy matches and how it changes it:
+// a native MutatingAdmissionPolicySpec, the binding's paramRef, and the
+// objects it makes sure exist beside the ones it matches (generate). With
+// generate, mutations may be empty.
 type MutatingPolicySpec struct {
 	admissionregistrationv1.MutatingAdmissionPolicySpec `json:",inline"`
 
 	// paramRef selects the parameter object(s) of paramKind, as in a native binding.
 	// +optional
 	ParamRef *admissionregistrationv1.ParamRef `json:"paramRef,omitempty"`
+
+	// generate lists objects that must exist beside each object the policy
+	// matches. The server creates one when it is missing, in the matched
+	// object's namespace and owned by it (so it goes when the object goes),
+	// and never changes or deletes an object that exists. Native admission
+	// policies cannot do this: policy export leaves it out and says so.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Generate []Generation `json:"generate,omitempty"`
+}
+
+// Generation is one object a MutatingPolicy makes sure exists.
+type Generation struct {
+	// name names the generation in messages and in the
+	// policies.doris-admission.io/generated-by annotation of what it creates.
+	Name string `json:"name"`
+
+	// expression is a CEL expression, with the same variables as the
+	// mutations, whose value is the object to create (apiVersion, kind,
+	// metadata.name, and the rest), or null when none is needed.
+	Expression string `json:"expression"`
 }
 
 // MutatingPolicyList is a list of MutatingPolicy.
