@@ -157,4 +157,3 @@ func own(obj *unstructured.Unstructured, req *Request, generatedBy string) *unst
 	}
 	return obj
 }
-
