@@ -2,6 +2,7 @@ package policies
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -29,7 +30,9 @@ func TestAuditReportsWhatExistingObjectsLack(t *testing.T) {
 	}
 	want := map[string]string{
 		"doris-agent": ResultFail, "doris-conf": ResultFail, "doris-env": ResultFail, "doris-grace-period": ResultFail,
-		"doris-hooks": ResultFail, "doris-probes": ResultFail, "doris-checks": ResultPass,
+		"doris-hooks": ResultFail, "doris-probes": ResultFail,
+		// The seed's Doris 1.2.4.1 FE runs in IP mode.
+		"doris-checks": ResultWarn,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("results for the plain FE (-want +got):\n%s", diff)
@@ -41,7 +44,7 @@ func TestAuditReportsWhatExistingObjectsLack(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, r := range results {
-		if r.Result != ResultPass {
+		if r.Result != ResultPass && (r.Policy != "doris-checks" || !strings.Contains(r.Message, "this FE runs in IP mode")) {
 			t.Errorf("the mutated FE: %s %s: %s", r.Policy, r.Result, r.Message)
 		}
 	}

@@ -729,8 +729,11 @@ func (in *inlining) rewrite(field string, expression *string) {
 
 // arity is the number of arguments of a pure function.
 func arity(function string) int {
-	if function == "dorisPort" {
+	switch function {
+	case "dorisPort":
 		return 2
+	case "dorisHostMode":
+		return 3
 	}
 	return 1
 }
@@ -750,6 +753,18 @@ func inlineCall(call celast.CallExpr, info *celast.SourceInfo) (string, string) 
 		return dorislib.ContainerCEL(object), ""
 	case "dorisConfDir":
 		return dorislib.ConfDirCEL(object), ""
+	case "dorisVersion":
+		return dorislib.VersionCEL(object), ""
+	case "dorisHostMode":
+		old, err := parser.Unparse(args[1], info)
+		if err != nil {
+			return "", fmt.Sprintf("cannot be written out: %v", err)
+		}
+		defaultVersion, err := parser.Unparse(args[2], info)
+		if err != nil {
+			return "", fmt.Sprintf("cannot be written out: %v", err)
+		}
+		return dorislib.HostModeCEL(object, old, defaultVersion), ""
 	}
 	return inlinePort(object, args[1], info)
 }

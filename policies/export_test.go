@@ -397,7 +397,7 @@ func TestExportBuiltin(t *testing.T) {
 	}
 	wantExported := []string{"doris-agent", "doris-conf", "doris-grace-period", "doris-hooks", "doris-probes"}
 	wantCalls := map[string][]string{
-		"doris-env":           {"dorisFEService"},
+		"doris-env":           {"dorisMountedConf", "dorisFEService"},
 		"doris-checks":        {"dorisMountedConf", "dorisFEService"},
 		"doris-service-ports": {"dorisSelectedPorts"},
 		"node-ports":          {"inventory.nodePortOwners"},

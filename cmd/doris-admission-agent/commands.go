@@ -115,7 +115,7 @@ every other line is kept.`,
 func newFERegisterCommand() *cobra.Command {
 	var flags feFlags
 	var r agent.FERegistration
-	var host, ip, role string
+	var host, address, role string
 	var queryPort, editLogPort int
 	cmd := &cobra.Command{
 		Use:   "fe-register",
@@ -132,8 +132,8 @@ pod last registered under; an FE that is alive is never dropped.`,
 			if r.Role, err = agent.ParseRole(role); err != nil {
 				return fmt.Errorf("--role or DORIS_FE_ROLE: %w", err)
 			}
-			if r.Self, err = agent.NewAddress(ip, editLogPort); err != nil {
-				return fmt.Errorf("this FE's address (--ip or FE_IPADDRESS, --edit-log-port or FE_EDIT_PORT): %w", err)
+			if r.Self, err = agent.NewAddress(address, editLogPort); err != nil {
+				return fmt.Errorf("this FE's address (--address, or DORIS_NODE_ADDRESS or FE_IPADDRESS; --edit-log-port or FE_EDIT_PORT): %w", err)
 			}
 			if r.FE, err = flags.connection(host, queryPort); err != nil {
 				return err
@@ -148,7 +148,7 @@ pod last registered under; an FE that is alive is never dropped.`,
 	flags.bind(cmd, 10*time.Minute, 5*time.Second)
 	cmd.Flags().StringVar(&host, "fe-host", "127.0.0.1", "where this FE's query port is")
 	cmd.Flags().IntVar(&queryPort, "query-port", envInt("FE_PORT", 9030), "this FE's query port")
-	cmd.Flags().StringVar(&ip, "ip", os.Getenv("FE_IPADDRESS"), "this FE's address")
+	cmd.Flags().StringVar(&address, "address", nodeAddress("FE_IPADDRESS"), addressHelp)
 	cmd.Flags().IntVar(&editLogPort, "edit-log-port", envInt("FE_EDIT_PORT", 9010), "this FE's edit log port")
 	cmd.Flags().StringVar(&r.PodName, "pod-name", os.Getenv("POD_NAME"), "this pod's name")
 	cmd.Flags().StringVar(&role, "role", envOr("DORIS_FE_ROLE", "FOLLOWER"), "FOLLOWER or OBSERVER")
@@ -172,6 +172,15 @@ func newFEStopCommand() *cobra.Command {
 	return cmd
 }
 
+// addressHelp says what --address is.
+const addressHelp = "the address this node is known by in the cluster: its name in FQDN mode (DORIS_NODE_ADDRESS), else its pod IP"
+
+// nodeAddress is the default of --address: DORIS_NODE_ADDRESS, which the
+// built-in policies set in FQDN mode, else the pod IP in ipVariable.
+func nodeAddress(ipVariable string) string {
+	return envOr("DORIS_NODE_ADDRESS", os.Getenv(ipVariable))
+}
+
 // stopDoris runs a Doris stop script, its output in the hook's log.
 func stopDoris(cmd *cobra.Command, node, script string, args ...string) error {
 	stop := exec.CommandContext(cmd.Context(), script, args...)
@@ -186,22 +195,22 @@ func stopDoris(cmd *cobra.Command, node, script string, args ...string) error {
 // beFlags are the settings of the BE subcommands.
 type beFlags struct {
 	feFlags
-	host, ip   string
-	port, self int
+	host, address string
+	port, self    int
 }
 
 func (f *beFlags) bind(cmd *cobra.Command, deadline, poll time.Duration) {
 	f.feFlags.bind(cmd, deadline, poll)
 	cmd.Flags().StringVar(&f.host, "fe-host", os.Getenv("FE_MASTER_IP"), "an FE of the cluster (its Service)")
 	cmd.Flags().IntVar(&f.port, "fe-port", envInt("FE_MASTER_PORT", 9030), "the FE's query port")
-	cmd.Flags().StringVar(&f.ip, "ip", os.Getenv("BE_IPADDRESS"), "this BE's address")
+	cmd.Flags().StringVar(&f.address, "address", nodeAddress("BE_IPADDRESS"), addressHelp)
 	cmd.Flags().IntVar(&f.self, "heartbeat-port", envInt("BE_PORT", 9050), "this BE's heartbeat port")
 }
 
 func (f *beFlags) beConfig(cmd *cobra.Command) (agent.BEConfig, error) {
-	self, err := agent.NewAddress(f.ip, f.self)
+	self, err := agent.NewAddress(f.address, f.self)
 	if err != nil {
-		return agent.BEConfig{}, fmt.Errorf("this BE's address (--ip or BE_IPADDRESS, --heartbeat-port or BE_PORT): %w", err)
+		return agent.BEConfig{}, fmt.Errorf("this BE's address (--address, or DORIS_NODE_ADDRESS or BE_IPADDRESS; --heartbeat-port or BE_PORT): %w", err)
 	}
 	conn, err := f.connection(f.host, f.port)
 	return agent.BEConfig{FE: conn, Self: self, Deadline: f.deadline, Pacing: f.pacing(cmd)}, err

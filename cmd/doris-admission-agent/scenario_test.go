@@ -143,7 +143,7 @@ func wantNoStatement(t *testing.T, fe *fakefe.FE, s string) {
 // feRegister runs fe-register for the pod with ip against fe.
 func feRegister(t *testing.T, fe *fakefe.FE, ip, stateFile string, env ...string) ranAgent {
 	return runAgent(t, time.Minute, env, "fe-register", "--fe-host", "127.0.0.1", "--query-port", fmt.Sprint(fe.Port()),
-		"--ip", ip, "--edit-log-port", "9010", "--pod-name", "doris-fe-1", "--state-file", stateFile, "--poll", "20ms")
+		"--address", ip, "--edit-log-port", "9010", "--pod-name", "doris-fe-1", "--state-file", stateFile, "--poll", "20ms")
 }
 
 // beHome is a BE home whose bin/stop_be.sh writes its arguments to stopped.
@@ -162,7 +162,7 @@ func beHome(t *testing.T) string {
 
 // beArgs are the flags of the BE subcommands for the BE at ip.
 func beArgs(fe *fakefe.FE, ip string) []string {
-	return []string{"--fe-host", "127.0.0.1", "--fe-port", fmt.Sprint(fe.Port()), "--ip", ip, "--heartbeat-port", "9050", "--poll", "20ms"}
+	return []string{"--fe-host", "127.0.0.1", "--fe-port", fmt.Sprint(fe.Port()), "--address", ip, "--heartbeat-port", "9050", "--poll", "20ms"}
 }
 
 // Kubernetes reuses pod IPs: the address this pod last had now belongs to
@@ -339,13 +339,13 @@ func TestNothingFromTheEnvironmentChangesAStatement(t *testing.T) {
 		env  []string
 		args []string
 	}{
-		"FE role":            {[]string{`DORIS_FE_ROLE=OBSERVER "6.6.6.6:9010" --`}, append(fe, "--ip", "10.0.0.9")},
-		"FE role lower case": {[]string{"DORIS_FE_ROLE=observer; DROP"}, append(fe, "--ip", "10.0.0.9")},
-		"FE address":         {nil, append(fe, "--ip", `10.0.0.9:9010", "6.6.6.6`)},
+		"FE role":            {[]string{`DORIS_FE_ROLE=OBSERVER "6.6.6.6:9010" --`}, append(fe, "--address", "10.0.0.9")},
+		"FE role lower case": {[]string{"DORIS_FE_ROLE=observer; DROP"}, append(fe, "--address", "10.0.0.9")},
+		"FE address":         {nil, append(fe, "--address", `10.0.0.9:9010", "6.6.6.6`)},
 		"FE edit log port":   {[]string{"FE_IPADDRESS=10.0.0.9"}, append(fe, "--edit-log-port", "70000")},
 		"BE address":         {[]string{`BE_IPADDRESS=10.0.1.5" --`}, be},
-		"BE host name":       {nil, append(be, "--ip", "be 1.lake")},
-		"BE port":            {nil, append(be, "--ip", "10.0.1.5", "--heartbeat-port", "0")},
+		"BE host name":       {nil, append(be, "--address", "be 1.lake")},
+		"BE port":            {nil, append(be, "--address", "10.0.1.5", "--heartbeat-port", "0")},
 	} {
 		t.Run(name, func(t *testing.T) {
 			fake := startFE(t)
@@ -484,4 +484,24 @@ func statefulSet(replicas, start int) map[string]any {
 	}
 	return map[string]any{"apiVersion": "apps/v1", "kind": "StatefulSet",
 		"metadata": map[string]any{"name": "lake-be", "namespace": "default", "uid": "u1"}, "spec": spec}
+}
+
+// In FQDN mode the built-ins give the pod DORIS_NODE_ADDRESS, and every
+// lookup and registration uses that name: an FE listed under its name is a
+// member, and no phantom follower is added under its pod IP.
+func TestFQDNModeRegistersByName(t *testing.T) {
+	fe := startFE(t)
+	const name = "doris-fe-0.doris-fe-internal.lake.svc.cluster.local"
+	fe.Frontends = []fakefe.Frontend{{Name: "fe_1", Host: name, EditLogPort: 9010, Role: "FOLLOWER", IsMaster: true, Alive: true}}
+	run := runAgent(t, time.Minute, []string{"DORIS_NODE_ADDRESS=" + name, "FE_IPADDRESS=10.0.0.9"}, "fe-register", "--fe-host", "127.0.0.1",
+		"--query-port", fmt.Sprint(fe.Port()), "--edit-log-port", "9010", "--pod-name", "doris-fe-0", "--state-file", filepath.Join(t.TempDir(), "state"), "--poll", "20ms")
+	wantExit(t, run, 0, "this FE ("+name+":9010) is a member of the cluster")
+	wantNoStatement(t, fe, "ADD")
+	wantMembers(t, fe, []string{name + ":9010"}, nil)
+
+	const be = "doris-be-1.doris-be-internal.lake.svc.cluster.local"
+	run = runAgent(t, time.Minute, []string{"DORIS_NODE_ADDRESS=" + be, "BE_IPADDRESS=10.0.1.5"}, "be-register",
+		"--fe-host", "127.0.0.1", "--fe-port", fmt.Sprint(fe.Port()), "--heartbeat-port", "9050", "--poll", "20ms")
+	wantExit(t, run, 0, "added this BE ("+be+":9050)")
+	wantMembers(t, fe, nil, []string{be + ":9050"})
 }

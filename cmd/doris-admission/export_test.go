@@ -36,7 +36,7 @@ func TestPolicyExportBuiltinExplainsWhatItCannotExport(t *testing.T) {
 		t.Fatalf("export of the built-in policies: %v\n%s", err, errOut)
 	}
 	for _, want := range []string{
-		"MutatingPolicy doris-env: not exported: its expressions call dorisFEService, which only doris-admission provides",
+		"MutatingPolicy doris-env: not exported: its expressions call dorisMountedConf, dorisFEService, which only doris-admission provide",
 		"ValidatingPolicy node-ports: not exported: its expressions call inventory.nodePortOwners, which reads doris-admission's index of the cluster's Services",
 	} {
 		if !strings.Contains(errOut, want) {

@@ -22,7 +22,7 @@ import (
 // library's indexOf.
 
 // PureFunctions are the functions a call of which can be inlined as plain CEL.
-var PureFunctions = []string{"dorisRole", "dorisContainer", "dorisPort", "dorisConfDir"}
+var PureFunctions = []string{"dorisRole", "dorisContainer", "dorisPort", "dorisConfDir", "dorisVersion", "dorisHostMode"}
 
 // IsPure tells whether function reads only its arguments.
 func IsPure(function string) bool {
@@ -32,7 +32,7 @@ func IsPure(function string) bool {
 // boundNames are the variables the CEL of the builders binds in its
 // comprehensions; an argument that names one of them is bound first, under
 // objectVar, so it is not shadowed.
-var boundNames = []string{"r", "c", "l", "i", "p", "v"}
+var boundNames = []string{"r", "c", "l", "i", "p", "v", "m", "t", "u", "a", "w"}
 
 // objectVar holds an argument that is not a plain name.
 const objectVar = "dorisObject"
@@ -142,5 +142,39 @@ func ConfDirCEL(object string) string {
 		annotation := quote("doris.apache.org/conf-dir")
 		return fmt.Sprintf("string(%[1]s.?metadata.?annotations[?%[2]s].orValue('') != '' ? %[1]s.metadata.annotations[%[2]s] : '/opt/apache-doris/' + %[3]s + '/conf')",
 			o, annotation, RoleCEL(o))
+	})
+}
+
+// VersionCEL is the CEL of dorisVersion(object): the version at the start of
+// the Doris container's image tag (after fe- or be-), else of the annotation
+// or label doris.apache.org/version, else "".
+func VersionCEL(object string) string {
+	return bindObject(object, func(o string) string {
+		image := fmt.Sprintf("[%[2]s].map(i, i < 0 ? '' : string(%[1]s.spec.template.spec.containers[i].?image.orValue('')))[0].split('@')[0]",
+			o, ContainerCEL(o))
+		fromTag := fmt.Sprintf("[%[1]s].map(m, m.lastIndexOf(':') > m.lastIndexOf('/') ? m.substring(m.lastIndexOf(':') + 1) : '')"+
+			".map(t, t.startsWith('fe-') ? t.substring(3) : t).map(u, (u.startsWith('be-') ? u.substring(3) : u).find(%[2]s))[0]",
+			image, quote(versionPattern))
+		fromMeta := fmt.Sprintf("([%[1]s.?metadata.?annotations[?%[2]s].orValue(''), %[1]s.?metadata.?labels[?%[2]s].orValue('')]"+
+			".filter(v, v.matches(%[3]s)).map(v, v.find(%[3]s)) + [''])[0]", o, quote(VersionKey), quote(versionPattern))
+		return fmt.Sprintf("string([%s].map(v, v != '' ? v : %s)[0])", fromTag, fromMeta)
+	})
+}
+
+// HostModeCEL is the CEL of dorisHostMode(object, old, defaultVersion): the
+// annotation doris.apache.org/host-mode when it says fqdn or ip; ip without
+// spec.serviceName; on an update (old not null) fqdn when old's Doris
+// container has DORIS_NODE_ADDRESS, else ip; else fqdn from version 2 on.
+// old and defaultVersion are written where no comprehension binds a name.
+func HostModeCEL(object, old, defaultVersion string) string {
+	return bindObject(object, func(o string) string {
+		annotation := fmt.Sprintf("%s.?metadata.?annotations[?%s].orValue('')", o, quote(HostModeAnnotation))
+		stored := bindObject(old, func(s string) string {
+			return fmt.Sprintf("[%[2]s].map(i, i >= 0 && %[1]s.spec.template.spec.containers[i].?env.orValue([]).exists(e, e.?name.orValue('') == %[3]s))[0] ? 'fqdn' : 'ip'",
+				s, ContainerCEL(s), quote(NodeAddressEnv))
+		})
+		version := fmt.Sprintf("([%s].filter(w, w != '') + [string(%s)])[0]", VersionCEL(o), defaultVersion)
+		return fmt.Sprintf("string(%[1]s in ['fqdn', 'ip'] ? %[1]s : %[2]s.?spec.?serviceName.orValue('') == '' ? 'ip' : %[3]s != null ? (%[4]s) : %[5]s.matches(%[6]s) ? 'fqdn' : 'ip')",
+			annotation, o, old, stored, version, quote(fqdnVersionPattern))
 	})
 }

@@ -68,6 +68,10 @@ func TestCELMatchesGo(t *testing.T) {
 			check{"dorisRole(" + arg + ")", func(o map[string]any) (any, error) { return Role(o), nil }, RoleCEL(arg), some},
 			check{"dorisContainer(" + arg + ")", func(o map[string]any) (any, error) { return Container(o), nil }, ContainerCEL(arg), some},
 			check{"dorisConfDir(" + arg + ")", func(o map[string]any) (any, error) { return ConfDir(o), nil }, ConfDirCEL(arg), some},
+			check{"dorisVersion(" + arg + ")", func(o map[string]any) (any, error) { return Version(o), nil }, VersionCEL(arg), some},
+			check{"dorisHostMode(" + arg + ", null, '2.1')", func(o map[string]any) (any, error) { return HostMode(o, nil, "2.1"), nil }, HostModeCEL(arg, "dyn(null)", "'2.1'"), some},
+			check{"dorisHostMode(" + arg + ", null, '1.2')", func(o map[string]any) (any, error) { return HostMode(o, nil, "1.2"), nil }, HostModeCEL(arg, "dyn(null)", "'1.2'"), some},
+			check{"dorisHostMode(" + arg + ", " + arg + ", '2.1')", func(o map[string]any) (any, error) { return HostMode(o, o, "2.1"), nil }, HostModeCEL(arg, arg, "'2.1'"), some},
 		)
 		for _, name := range sortedPortNames() {
 			inline, err := PortCEL(arg, name)
@@ -111,6 +115,9 @@ func TestCELThroughTheLibrary(t *testing.T) {
 		{"dorisRole(object)", RoleCEL("object")},
 		{"dorisContainer(object)", ContainerCEL("object")},
 		{"dorisConfDir(object)", ConfDirCEL("object")},
+		{"dorisVersion(object)", VersionCEL("object")},
+		{"dorisHostMode(object, null, '2.1')", HostModeCEL("object", "dyn(null)", "'2.1'")},
+		{"dorisHostMode(object, object, '1.2')", HostModeCEL("object", "object", "'1.2'")},
 		{"dorisPort(object, 'query')", mustPortCEL(t, "object", "query")},
 		{"dorisPort(object, 'webserver')", mustPortCEL(t, "object", "webserver")},
 	} {
@@ -281,7 +288,33 @@ func celFixtures(t *testing.T) []celFixture {
 		return obj
 	}
 	sidecar := container("log", "fluent/fluent-bit:3")
+	named := func(obj map[string]any) map[string]any {
+		obj["spec"].(map[string]any)["serviceName"] = "doris-internal"
+		return obj
+	}
+	labelled := func(obj map[string]any, labels map[string]any) map[string]any {
+		obj["metadata"].(map[string]any)["labels"] = labels
+		return obj
+	}
 	table := []celFixture{
+		{"version annotation, tag says nothing", named(annotated(statefulSet(nil, container("fe", "reg/doris:latest")), map[string]any{VersionKey: "2.1.5"}))},
+		{"version annotation v2", named(annotated(statefulSet(nil, container("fe", "reg/doris")), map[string]any{VersionKey: "v2.1"}))},
+		{"version annotation 10.0 beyond", named(annotated(statefulSet(nil, container("fe", "reg/doris:x")), map[string]any{VersionKey: "10.0-rc1"}))},
+		{"version label 1.2.8", named(labelled(statefulSet(nil, container("be", "reg/doris")), map[string]any{VersionKey: "1.2.8"}))},
+		{"tag with a leading zero", named(statefulSet(nil, container("x", "apache/doris:fe-02.1.7")))},
+		{"tag be-fe-", named(statefulSet(nil, container("x", "apache/doris:be-fe-3.0")))},
+		{"tag fe-be-", named(statefulSet(nil, container("x", "apache/doris:fe-be-3.0")))},
+		{"tag 1", named(statefulSet(nil, container("x", "x/apache-doris:1-fe")))},
+		{"host-mode fqdn", named(annotated(statefulSet(nil, container("x", "zyzcenter/apache-doris:1.2.4.1-fe")), map[string]any{HostModeAnnotation: "fqdn"}))},
+		{"host-mode ip", named(annotated(statefulSet(nil, container("x", "apache/doris:fe-2.1.7")), map[string]any{HostModeAnnotation: "ip"}))},
+		{"host-mode FQDN in capitals", named(annotated(statefulSet(nil, container("x", "apache/doris:fe-2.1.7")), map[string]any{HostModeAnnotation: "FQDN"}))},
+		{"no serviceName", statefulSet(nil, container("x", "apache/doris:fe-2.1.7"))},
+		{"stored FQDN", func() map[string]any {
+			obj := named(statefulSet(nil, sidecar, container("x", "apache/doris:be-2.1.7")))
+			obj["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)["containers"].([]any)[1].(map[string]any)["env"] =
+				[]any{map[string]any{"name": "A"}, map[string]any{"name": NodeAddressEnv, "value": "x"}}
+			return obj
+		}()},
 		{"labels on the template only", templateLabels(map[string]any{RoleLabel: "be"}, sidecar, container("main", "registry.local/db:7"))},
 		{"template label, BE container second", templateLabels(map[string]any{RoleLabel: "be"}, sidecar, container("x", "apache/doris:be-2.1.7"))},
 		{"template label fe, BE image", templateLabels(map[string]any{RoleLabel: "fe"}, container("x", "apache/doris:be-2.1.7"))},

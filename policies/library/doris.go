@@ -63,6 +63,21 @@ func (l dorisLib) CompileOptions() []cel.EnvOption {
 					return types.DefaultTypeAdapter.NativeToValue(SelectedPorts(l.cluster, o, string(namespace.(types.String))))
 				})
 			}))),
+		cel.Function("dorisVersion", cel.Overload("doris_version_dyn", []*cel.Type{cel.DynType}, cel.StringType,
+			cel.UnaryBinding(func(v ref.Val) ref.Val {
+				return withObject(v, func(o map[string]any) ref.Val { return types.String(Version(o)) })
+			}))),
+		cel.Function("dorisHostMode", cel.Overload("doris_host_mode_dyn_dyn_string", []*cel.Type{cel.DynType, cel.DynType, cel.StringType}, cel.StringType,
+			cel.FunctionBinding(func(args ...ref.Val) ref.Val {
+				return withObject(args[0], func(o map[string]any) ref.Val {
+					if args[1] == types.NullValue {
+						return types.String(HostMode(o, nil, string(args[2].(types.String))))
+					}
+					return withObject(args[1], func(old map[string]any) ref.Val {
+						return types.String(HostMode(o, old, string(args[2].(types.String))))
+					})
+				})
+			}))),
 		cel.Function("dorisConfDir", cel.Overload("doris_conf_dir_dyn", []*cel.Type{cel.DynType}, cel.StringType,
 			cel.UnaryBinding(func(v ref.Val) ref.Val {
 				return withObject(v, func(o map[string]any) ref.Val { return types.String(ConfDir(o)) })

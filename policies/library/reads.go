@@ -14,6 +14,12 @@ var roleReads = [][]string{
 // confDirReads are the parts of a StatefulSet that ConfDir reads.
 var confDirReads = append([][]string{{"metadata", "annotations", "doris.apache.org/conf-dir"}}, roleReads...)
 
+// versionReads are the parts of a StatefulSet that Version reads.
+var versionReads = append([][]string{
+	{"metadata", "annotations", VersionKey},
+	{"metadata", "labels", VersionKey},
+}, roleReads...)
+
 // ObjectReads are, for each function here that takes an object as its first
 // argument, the parts of that object it reads: field names and map keys,
 // AnyKey for any. The engine skips reinvoking a policy when a later policy
@@ -37,6 +43,11 @@ var ObjectReads = map[string][][]string{
 		{"metadata", "name"},
 		{"metadata", "labels", ClusterLabel},
 	},
+	"dorisVersion": versionReads,
+	"dorisHostMode": append([][]string{
+		{"metadata", "annotations", HostModeAnnotation},
+		{"spec", "serviceName"},
+	}, versionReads...),
 	"dorisSelectedPorts": {
 		{"spec", "selector"},
 	},

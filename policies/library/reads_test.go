@@ -28,8 +28,9 @@ var readsObjects = []string{
 	    "containers": [{"name": "main", "image": "registry.local/db:7", "ports": [{"name": "heartbeat", "containerPort": 19050}],
 	      "volumeMounts": [{"name": "be", "mountPath": "/etc/doris/be.conf", "subPath": "be-conf"}]}],
 	    "volumes": [{"name": "be", "configMap": {"name": "lake-conf"}}]}}}}`,
-	`{"kind": "StatefulSet", "metadata": {"name": "sea-be", "namespace": "db"},
-	  "spec": {"template": {"metadata": {"labels": {"doris.apache.org/role": "be"}}, "spec": {
+	`{"kind": "StatefulSet", "metadata": {"name": "sea-be", "namespace": "db",
+	  "annotations": {"doris.apache.org/version": "1.2.7", "doris.apache.org/host-mode": "fqdn"}},
+	  "spec": {"serviceName": "sea-be-internal", "template": {"metadata": {"labels": {"doris.apache.org/role": "be"}}, "spec": {
 	    "containers": [{"name": "doris-be", "image": "x"}]}}}}`,
 	`{"kind": "Service", "metadata": {"name": "lake-fe-query", "namespace": "db"},
 	  "spec": {"selector": {"app": "lake-fe"}, "ports": [{"port": 19030}]}}`,
@@ -55,6 +56,10 @@ func readsFunctions(cluster Cluster) map[string]func(map[string]any) any {
 		"dorisMountedConf":   func(o map[string]any) any { return MountedConf(cluster, o, "db") },
 		"dorisFEService":     func(o map[string]any) any { return FEService(cluster, o, "db") },
 		"dorisSelectedPorts": func(o map[string]any) any { return SelectedPorts(cluster, o, "db") },
+		"dorisVersion":       func(o map[string]any) any { return Version(o) },
+		"dorisHostMode": func(o map[string]any) any {
+			return []string{HostMode(o, nil, "2.1"), HostMode(o, nil, "1.2")}
+		},
 	}
 }
 

@@ -102,7 +102,7 @@ spec:
 	}
 	decommission := func(pod, ip string) string {
 		cmd := exec.Command(agentBin, "be-decommission", "--home", home, "--kubeconfig", kubeconfig,
-			"--namespace", "default", "--pod-name", pod, "--ip", ip, "--fe-host", "127.0.0.1", "--fe-port", fmt.Sprint(fake.Port()),
+			"--namespace", "default", "--pod-name", pod, "--address", ip, "--fe-host", "127.0.0.1", "--fe-port", fmt.Sprint(fake.Port()),
 			"--deadline", "30s", "--poll", "20ms", "--log-to-main=false")
 		out, err := cmd.CombinedOutput()
 		if err != nil {

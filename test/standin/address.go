@@ -57,16 +57,22 @@ func readNode(home, file string) (conf, string, error) {
 	return c, self, err
 }
 
-// canonicalHostName resolves the host name to its full name, which must
-// lead back to a local address.
+// canonicalHostName is the host's full name as Java's
+// InetAddress.getLocalHost().getCanonicalHostName() finds it: the host name's
+// address, looked up in reverse. In a StatefulSet's pod, /etc/hosts maps the
+// pod IP to <pod>.<serviceName>.<ns>.svc.<domain> first.
 func canonicalHostName() (string, error) {
 	host, err := os.Hostname()
 	if err != nil {
 		return "", err
 	}
-	name, err := net.LookupCNAME(host)
-	if err != nil {
-		return "", fmt.Errorf("resolving this host's name %s: %w", host, err)
+	addrs, err := net.LookupHost(host)
+	if err != nil || len(addrs) == 0 {
+		return "", fmt.Errorf("resolving this host's name %s: %v", host, err)
 	}
-	return strings.TrimSuffix(name, "."), nil
+	names, err := net.LookupAddr(addrs[0])
+	if err != nil || len(names) == 0 {
+		return "", fmt.Errorf("resolving this host's address %s back to a name: %v", addrs[0], err)
+	}
+	return strings.TrimSuffix(names[0], "."), nil
 }
