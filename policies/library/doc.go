@@ -18,8 +18,14 @@
 //     doris.apache.org/conf-dir, else /opt/apache-doris/<role>/conf.
 //   - dorisMountedConf(object, namespace) string: the fe.conf or be.conf the
 //     user mounts from a ConfigMap over the conf dir, or "".
+//   - dorisVersion(object) string: the Doris version, from the Doris
+//     container's image tag, else the annotation or label
+//     doris.apache.org/version, or "".
+//   - dorisHostMode(object, oldObject, defaultVersion) string: "fqdn" or
+//     "ip", how the StatefulSet's nodes are known (see HostMode).
 //
-// The pure ones (dorisRole, dorisContainer, dorisPort, dorisConfDir) have
+// The pure ones (dorisRole, dorisContainer, dorisPort, dorisConfDir,
+// dorisVersion, dorisHostMode) have
 // plain CEL equivalents in cel.go, which policy export inlines; a policy that
 // calls one of the others reads the cluster and cannot be exported as a
 // native admission policy.
