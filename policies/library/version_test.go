@@ -35,8 +35,12 @@ func TestVersion(t *testing.T) {
 }
 
 func TestHostMode(t *testing.T) {
-	official := func() map[string]any { return withServiceName(statefulSet(nil, container("x", "apache/doris:fe-2.1.7"))) }
-	seed := func() map[string]any { return withServiceName(statefulSet(nil, container("x", "zyzcenter/apache-doris:1.2.4.1-fe"))) }
+	official := func() map[string]any {
+		return withServiceName(statefulSet(nil, container("x", "apache/doris:fe-2.1.7")))
+	}
+	seed := func() map[string]any {
+		return withServiceName(statefulSet(nil, container("x", "zyzcenter/apache-doris:1.2.4.1-fe")))
+	}
 	unknown := func() map[string]any {
 		return withServiceName(statefulSet(map[string]any{RoleLabel: "fe"}, container("fe", "registry.local/doris:stable")))
 	}
