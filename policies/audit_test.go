@@ -30,7 +30,7 @@ func TestAuditReportsWhatExistingObjectsLack(t *testing.T) {
 	}
 	want := map[string]string{
 		"doris-agent": ResultFail, "doris-conf": ResultFail, "doris-env": ResultFail, "doris-grace-period": ResultFail,
-		"doris-hooks": ResultFail, "doris-probes": ResultFail,
+		"doris-hooks": ResultFail, "doris-probes": ResultFail, "doris-fe-start": ResultFail,
 		// The seed's Doris 1.2.4.1 FE runs in IP mode.
 		"doris-checks": ResultWarn,
 	}

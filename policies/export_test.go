@@ -395,7 +395,7 @@ func TestExportBuiltin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantExported := []string{"doris-agent", "doris-conf", "doris-grace-period", "doris-hooks", "doris-probes"}
+	wantExported := []string{"doris-agent", "doris-conf", "doris-fe-quorum", "doris-fe-start", "doris-grace-period", "doris-hooks", "doris-probes"}
 	wantCalls := map[string][]string{
 		"doris-env":           {"dorisMountedConf", "dorisFEService"},
 		"doris-checks":        {"dorisMountedConf", "dorisFEService"},

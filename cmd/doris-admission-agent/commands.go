@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,13 +23,19 @@ type feFlags struct {
 	poll               time.Duration
 }
 
+// bind adds the flags; a hook's lines also go to the container's main
+// output, where kubectl logs shows them.
 func (f *feFlags) bind(cmd *cobra.Command, deadline, poll time.Duration) {
+	f.bindFlags(cmd, deadline, poll)
+	bindLogToMain(cmd, true)
+}
+
+func (f *feFlags) bindFlags(cmd *cobra.Command, deadline, poll time.Duration) {
 	cmd.Flags().StringVar(&f.user, "user", envOr("DORIS_USER", "root"), "FE user")
 	cmd.Flags().StringVar(&f.passwordFile, "password-file", os.Getenv("DORIS_PASSWORD_FILE"), "file holding the FE password (default: $DORIS_PASSWORD)")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 10*time.Second, "bound on connecting to the FE and on each statement or API request")
 	cmd.Flags().DurationVar(&f.deadline, "deadline", deadline, "bound on the whole command, every try and wait included")
 	cmd.Flags().DurationVar(&f.poll, "poll", poll, "first pause between tries (it doubles up to 30s), and between looks at a decommission")
-	bindLogToMain(cmd, true)
 }
 
 // connection is how to reach the FE at host:port with these credentials.
@@ -154,6 +161,88 @@ pod last registered under; an FE that is alive is never dropped.`,
 	cmd.Flags().StringVar(&role, "role", envOr("DORIS_FE_ROLE", "FOLLOWER"), "FOLLOWER or OBSERVER")
 	cmd.Flags().StringVar(&r.MetaDir, "meta-dir", "/opt/apache-doris/fe/doris-meta", "this FE's meta dir")
 	cmd.Flags().StringVar(&r.StateFile, "state-file", "", "file that remembers this FE's last address and name (default: doris-admission-address in the meta dir)")
+	return cmd
+}
+
+func newWrapStartCommand() *cobra.Command {
+	var from, to string
+	cmd := &cobra.Command{
+		Use:   "wrap-start --from DIR --to DIR",
+		Short: "Copy the FE's bin dir, with a start_fe.sh that joins the FE first (init container)",
+		Long: `Copy the FE's bin dir --from into --to, keep Doris' start_fe.sh there as
+start_fe.doris.sh, and write a start_fe.sh that runs "doris-admission-agent
+fe-start" with it. Mounted over the bin dir, it makes whatever starts the FE
+join it to its cluster first.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			self, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			if err := agent.WrapStart(from, to, filepath.Join("/opt/doris-admission/bin", filepath.Base(self))); err != nil {
+				return err
+			}
+			logger(cmd).Printf("copied the FE's bin dir %s, with a start_fe.sh that joins the FE to its cluster first", from)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&from, "from", "", "the image's FE bin dir")
+	cmd.Flags().StringVar(&to, "to", "/opt/doris-admission/fe-bin", "where the wrapped bin dir goes")
+	bindLogToMain(cmd, false)
+	_ = cmd.MarkFlagRequired("from")
+	return cmd
+}
+
+func newFEStartCommand() *cobra.Command {
+	var flags feFlags
+	var j agent.FEJoin
+	var address, podName, firstPod string
+	var editLogPort, queryPort int
+	cmd := &cobra.Command{
+		Use:   "fe-start [flags] -- START_SCRIPT [ARGS...]",
+		Short: "Join this FE to its cluster, then run its start script (start_fe.sh)",
+		Long: `On an empty meta dir, find the cluster through --peers (the governing
+Service's name): if an FE answers, add this FE at the master (FOLLOWER until
+the cluster has --followers of them, then OBSERVER) and run START_SCRIPT with
+--helper <master>. Only the first pod (--first-pod) starts without a helper
+when no FE answers: it founds the cluster. Any other FE waits for the cluster
+until the deadline and then fails, to be restarted. With a meta dir that holds
+the cluster, START_SCRIPT runs as it is.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var err error
+			if j.Self, err = agent.NewAddress(address, editLogPort); err != nil {
+				return fmt.Errorf("this FE's address (--address, or DORIS_NODE_ADDRESS or FE_IPADDRESS; --edit-log-port or FE_EDIT_PORT): %w", err)
+			}
+			if j.Peers == "" {
+				return fmt.Errorf("no --peers (DORIS_FE_PEERS): the governing Service's name is needed to find the cluster; give the StatefulSet a spec.serviceName")
+			}
+			if j.Query, err = flags.connection(j.Peers, queryPort); err != nil {
+				return err
+			}
+			j.First, j.Deadline, j.Pacing = podName == firstPod, flags.deadline, flags.pacing(cmd)
+			helper, err := agent.JoinFE(cmd.Context(), j)
+			if err != nil {
+				return err
+			}
+			if helper != "" {
+				args = append(args, "--helper", helper)
+			}
+			logger(cmd).Printf("starting the FE: %s", strings.Join(args, " "))
+			return syscall.Exec(args[0], args, os.Environ())
+		},
+	}
+	// It runs in the FE's own process: its output is the main output.
+	flags.bindFlags(cmd, 10*time.Minute, 2*time.Second)
+	cmd.Flags().StringVar(&address, "address", nodeAddress("FE_IPADDRESS"), addressHelp)
+	cmd.Flags().IntVar(&editLogPort, "edit-log-port", envInt("FE_EDIT_PORT", 9010), "this FE's edit log port")
+	cmd.Flags().IntVar(&queryPort, "query-port", envInt("FE_PORT", 9030), "the FEs' query port")
+	cmd.Flags().StringVar(&j.Peers, "peers", os.Getenv("DORIS_FE_PEERS"), "DNS name of the cluster's FE pods (the governing Service)")
+	cmd.Flags().StringVar(&podName, "pod-name", os.Getenv("POD_NAME"), "this pod's name")
+	cmd.Flags().StringVar(&firstPod, "first-pod", os.Getenv("DORIS_FE_FIRST_POD"), "the StatefulSet's first pod, the only FE that may found the cluster")
+	cmd.Flags().IntVar(&j.Followers, "followers", envInt("DORIS_FE_FOLLOWERS", 3), "FOLLOWERs the cluster should have in all; FEs beyond join as OBSERVER")
+	cmd.Flags().StringVar(&j.MetaDir, "meta-dir", envOr("DORIS_FE_META_DIR", "/opt/apache-doris/fe/doris-meta"), "this FE's meta dir")
+	bindLogToMain(cmd, false)
 	return cmd
 }
 

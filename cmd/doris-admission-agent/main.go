@@ -52,8 +52,10 @@ doris-admission inject it: an init container installs it and prepares the conf,
 and the lifecycle hooks call it to register an FE or BE with the cluster and to
 decommission a BE that leaves for good. It reads the environment the doris-env
 policy injects (FE_IPADDRESS, FE_PORT, FE_EDIT_PORT, BE_IPADDRESS, BE_PORT,
-FE_MASTER_IP, FE_MASTER_PORT, POD_NAME, POD_NAMESPACE, DORIS_FE_ROLE); flags
-override it. The FE user and password come from DORIS_USER (default root) and
+FE_MASTER_IP, FE_MASTER_PORT, POD_NAME, POD_NAMESPACE, DORIS_NODE_ADDRESS,
+DORIS_FE_PEERS, DORIS_FE_FIRST_POD, DORIS_FE_FOLLOWERS, DORIS_FE_ROLE); flags
+override it. An FE's start script runs it first (fe-start) to join the FE to
+its cluster. The FE user and password come from DORIS_USER (default root) and
 DORIS_PASSWORD or the file DORIS_PASSWORD_FILE.
 
 Whatever talks to the FE or the API server tries again on what may pass (a
@@ -66,7 +68,7 @@ goes to the container's main output, so kubectl logs shows it.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newInstallCommand(), newPrepareConfCommand(), newFERegisterCommand(),
-		newFEStopCommand(), newBERegisterCommand(), newBEDecommissionCommand())
+		newWrapStartCommand(), newFEStartCommand(), newFEStopCommand(), newBERegisterCommand(), newBEDecommissionCommand())
 	for _, sub := range root.Commands() {
 		logFailures(sub)
 	}

@@ -66,7 +66,13 @@ func runAgent(t *testing.T, limit time.Duration, env []string, args ...string) r
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, agentBinary, append(args, "--log-to-main=false")...)
+	// Before "--", after which the arguments are fe-start's script's.
+	if i := slices.Index(args, "--"); i >= 0 {
+		args = slices.Concat(args[:i], []string{"--log-to-main=false"}, args[i:])
+	} else {
+		args = append(args, "--log-to-main=false")
+	}
+	cmd := exec.CommandContext(ctx, agentBinary, args...)
 	cmd.Env = env
 	out, err := cmd.CombinedOutput()
 	if ctx.Err() != nil {
@@ -504,4 +510,117 @@ func TestFQDNModeRegistersByName(t *testing.T) {
 		"--fe-host", "127.0.0.1", "--fe-port", fmt.Sprint(fe.Port()), "--heartbeat-port", "9050", "--poll", "20ms")
 	wantExit(t, run, 0, "added this BE ("+be+":9050)")
 	wantMembers(t, fe, nil, []string{be + ":9050"})
+}
+
+// startScript is a start_fe.sh that writes the arguments it was given.
+func startScript(t *testing.T) (script, ran string) {
+	t.Helper()
+	dir := t.TempDir()
+	script, ran = filepath.Join(dir, "start_fe.doris.sh"), filepath.Join(dir, "ran")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho \"$@\" > "+ran+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return script, ran
+}
+
+// feStart runs fe-start for the FE at 10.0.0.9 in pod doris-fe-1, with the
+// FE at port as its cluster (found through localhost) and metaDir.
+func feStart(t *testing.T, port int, metaDir, script string, extra ...string) ranAgent {
+	args := append([]string{"fe-start", "--peers", "localhost", "--query-port", fmt.Sprint(port), "--address", "10.0.0.9",
+		"--edit-log-port", "9010", "--pod-name", "doris-fe-1", "--first-pod", "doris-fe-0", "--meta-dir", metaDir, "--poll", "20ms"}, extra...)
+	return runAgent(t, time.Minute, nil, append(args, "--", script, "--daemon")...)
+}
+
+// A second FE on an empty meta dir is added at the master, then started
+// with --helper naming it; beyond the followers setting it joins as an
+// OBSERVER.
+func TestFEStartJoinsTheCluster(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		followers []string
+		role      string
+	}{
+		{"as a follower", []string{"10.0.0.1"}, "FOLLOWER"},
+		{"as an observer beyond three followers", []string{"10.0.0.1", "10.0.0.2", "10.0.0.3"}, "OBSERVER"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			fe := startFE(t)
+			for i, host := range tt.followers {
+				fe.Frontends = append(fe.Frontends, fakefe.Frontend{Name: fmt.Sprint("fe_", i), Host: host, EditLogPort: 9010, Role: "FOLLOWER", IsMaster: i == 0, Alive: true})
+			}
+			script, ran := startScript(t)
+			run := feStart(t, fe.Port(), t.TempDir(), script)
+			wantExit(t, run, 0, "added this FE (10.0.0.9:9010) as "+tt.role, "starting the FE: "+script+" --daemon --helper 10.0.0.1:9010")
+			if got, _ := os.ReadFile(ran); string(got) != "--daemon --helper 10.0.0.1:9010\n" {
+				t.Errorf("start_fe.sh ran with %q, want --daemon --helper 10.0.0.1:9010", got)
+			}
+			if got := fe.StatementsMatching("ADD " + tt.role); len(got) != 1 {
+				t.Errorf("statements %v, want one ADD %s", fe.Statements, tt.role)
+			}
+		})
+	}
+}
+
+// An FE whose meta dir holds its cluster starts as it is: no statement, no
+// helper.
+func TestFEStartWithItsMetaDirStartsAsItIs(t *testing.T) {
+	fe := startFE(t)
+	meta := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(meta, "image"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(meta, "image", "ROLE"), []byte("role=FOLLOWER\nname=fe_1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script, ran := startScript(t)
+	wantExit(t, feStart(t, fe.Port(), meta, script), 0, "holds this FE's cluster")
+	if got, _ := os.ReadFile(ran); string(got) != "--daemon\n" {
+		t.Errorf("start_fe.sh ran with %q, want --daemon alone", got)
+	}
+	if len(fe.Statements) != 0 {
+		t.Errorf("statements %v, want none", fe.Statements)
+	}
+}
+
+// When no FE answers, only the first pod starts, and founds the cluster;
+// another FE waits until its deadline and is not started, so it never
+// founds a second cluster.
+func TestFEStartFoundsOnlyFromTheFirstPod(t *testing.T) {
+	fe := startFE(t)
+	port := fe.Port()
+	fe.Close()
+	script, ran := startScript(t)
+	run := feStart(t, port, t.TempDir(), script, "--pod-name", "doris-fe-0")
+	wantExit(t, run, 0, "this is its first FE: it founds the cluster")
+	if got, _ := os.ReadFile(ran); string(got) != "--daemon\n" {
+		t.Errorf("the first FE's start_fe.sh ran with %q, want --daemon alone", got)
+	}
+	os.Remove(ran)
+	run = feStart(t, port, t.TempDir(), script, "--deadline", "1s")
+	wantExit(t, run, 1, "an FE other than the first never founds a cluster", "this FE (10.0.0.9:9010) did not join its cluster and was not started")
+	if _, err := os.Stat(ran); err == nil {
+		t.Error("start_fe.sh ran for an FE that found no cluster")
+	}
+}
+
+// wrap-start copies the bin dir and puts a start_fe.sh in front of Doris'
+// own that runs fe-start.
+func TestWrapStart(t *testing.T) {
+	from, to := t.TempDir(), t.TempDir()
+	for name, text := range map[string]string{"start_fe.sh": "doris start", "stop_fe.sh": "doris stop"} {
+		if err := os.WriteFile(filepath.Join(from, name), []byte(text), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantExit(t, runAgent(t, time.Minute, nil, "wrap-start", "--from", from, "--to", to), 0, "copied the FE's bin dir")
+	for name, want := range map[string]string{"start_fe.doris.sh": "doris start", "stop_fe.sh": "doris stop"} {
+		if got, _ := os.ReadFile(filepath.Join(to, name)); string(got) != want {
+			t.Errorf("%s is %q, want %q", name, got, want)
+		}
+	}
+	wrapper, _ := os.ReadFile(filepath.Join(to, "start_fe.sh"))
+	if !strings.Contains(string(wrapper), `fe-start -- "$(dirname "$0")/start_fe.doris.sh" "$@"`) {
+		t.Errorf("start_fe.sh does not run fe-start with Doris' script:\n%s", wrapper)
+	}
+	wantExit(t, runAgent(t, time.Minute, nil, "wrap-start", "--from", t.TempDir(), "--to", to), 1, "has no start_fe.sh")
 }

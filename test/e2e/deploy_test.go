@@ -115,7 +115,7 @@ func checkGrantsNoMore(t *testing.T) {
 		"mutatingwebhookconfigurations.admissionregistration.k8s.io [doris-admission]":   "[get update]",
 		"validatingwebhookconfigurations.admissionregistration.k8s.io [doris-admission]": "[get update]",
 		"namespaces []":                                      "[get list watch]",
-		"services []":                                        "[get list watch]",
+		"services []":                                        "[get list watch create]",
 		"configmaps []":                                      "[get list watch]",
 		"statefulsets.apps []":                               "[list watch]",
 		"policyreports.wgpolicyk8s.io []":                    "[get create update delete]",

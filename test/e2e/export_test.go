@@ -146,6 +146,10 @@ func TestExportBuiltinExplainsWhatItCannotExport(t *testing.T) {
 				t.Fatal(err)
 			}
 			functions := exportCalledFunctions(reason)
+			if strings.Contains(reason, "it only creates objects (spec.generate)") {
+				// Nothing native creates objects; no function is to blame.
+				continue
+			}
 			if len(functions) == 0 {
 				t.Errorf("%s: the explanation names no function: %s", policy, reason)
 			}

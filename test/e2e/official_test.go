@@ -13,14 +13,20 @@ import (
 )
 
 // TestOfficialClusterKeepsItsNames applies plain StatefulSets of the
-// official 2.1.7 images, with no command (their entrypoint starts Doris):
-// the built-ins run them in FQDN mode, with the governing Services made for
-// them. A BE pod and then the FE pod are deleted and come back with other
-// IPs: each is the same member as before, alive, with no entry added,
-// duplicated or decommissioned.
+// official 2.1.7 images, three FEs and two BEs, with no command (their
+// entrypoint starts Doris): the built-ins run them in FQDN mode, with the
+// governing Services made for them, and the FEs form one cluster (a master
+// and two followers, each later FE added at the master and started with
+// --helper). Every pod is deleted in turn and comes back with another IP:
+// each is the same member as before, alive, with no entry added, duplicated
+// or decommissioned. Scaling the FEs down to one is refused.
 func TestOfficialClusterKeepsItsNames(t *testing.T) {
 	const ns = "official"
-	manifest := node.Namespace(ns) + "---\n" + hostPathVolume(t, ns, "meta-doris-fe-0") + "---\n" + fmt.Sprintf(`
+	manifest := node.Namespace(ns)
+	for _, claim := range []string{"meta-doris-fe-0", "meta-doris-fe-1", "meta-doris-fe-2"} {
+		manifest += "---\n" + hostPathVolume(t, ns, claim)
+	}
+	manifest += "---\n" + fmt.Sprintf(`
 apiVersion: v1
 kind: Service
 metadata: {name: doris-fe, namespace: %[1]s}
@@ -33,7 +39,7 @@ kind: StatefulSet
 metadata: {name: doris-fe, namespace: %[1]s}
 spec:
   serviceName: doris-fe-internal
-  replicas: 1
+  replicas: 3
   selector: {matchLabels: {app: doris-fe}}
   template:
     metadata: {labels: {app: doris-fe}}
@@ -69,9 +75,11 @@ spec:
 		suite.kubectl("delete", "namespace", ns, "--wait=false")
 		suite.kubectl("delete", "persistentvolumes", "-l", "doris-admission.io/e2e="+ns)
 	})
-	fe := "doris-fe-0.doris-fe-internal." + ns + ".svc.cluster.local"
-	bes := []string{"doris-be-0.doris-be-internal." + ns + ".svc.cluster.local", "doris-be-1.doris-be-internal." + ns + ".svc.cluster.local"}
-	for _, pod := range []string{"doris-fe-0", "doris-be-0", "doris-be-1"} {
+	name := func(pod, service string) string { return pod + "." + service + "." + ns + ".svc.cluster.local" }
+	fes := []string{name("doris-fe-0", "doris-fe-internal"), name("doris-fe-1", "doris-fe-internal"), name("doris-fe-2", "doris-fe-internal")}
+	bes := []string{name("doris-be-0", "doris-be-internal"), name("doris-be-1", "doris-be-internal")}
+	pods := []string{"doris-fe-0", "doris-fe-1", "doris-fe-2", "doris-be-0", "doris-be-1"}
+	for _, pod := range pods {
 		waitReady(t, ns, pod)
 	}
 	members := func(why string) {
@@ -83,11 +91,22 @@ spec:
 		defer conn.Close()
 		eventually(t, 2*time.Minute, func() string {
 			frontends, err := conn.Frontends(context.Background())
-			if err != nil || len(frontends) != 1 || frontends[0].Host != fe || !frontends[0].Alive {
-				return fmt.Sprintf("%s: SHOW FRONTENDS: %v %+v, want %s alone, alive", why, err, frontends, fe)
+			var got []string
+			masters := 0
+			for _, f := range frontends {
+				if !f.Alive || f.Role != "FOLLOWER" {
+					return fmt.Sprintf("%s: SHOW FRONTENDS: %+v, want every FE an alive FOLLOWER", why, frontends)
+				}
+				if f.IsMaster {
+					masters++
+				}
+				got = append(got, f.Host)
+			}
+			if err != nil || strings.Join(got, ",") != strings.Join(fes, ",") || masters != 1 {
+				return fmt.Sprintf("%s: SHOW FRONTENDS: %v %+v, want %v, one of them the master", why, err, frontends, fes)
 			}
 			backends, err := conn.Backends(context.Background())
-			var got []string
+			got = nil
 			for _, b := range backends {
 				if !b.Alive || b.Decommissioned {
 					return fmt.Sprintf("%s: SHOW BACKENDS: %+v, want every BE alive and none decommissioned", why, backends)
@@ -101,11 +120,17 @@ spec:
 		})
 	}
 	members("first start")
-	logs, _ := suite.kubectl("logs", "-n", ns, "doris-fe-0")
-	if !strings.Contains(logs, "this FE ("+fe+":9010) is a member of the cluster") {
-		t.Errorf("kubectl logs doris-fe-0 does not say the FE registered by its name:\n%s", logs)
+	logs, _ := suite.kubectl("logs", "-n", ns, "doris-fe-1")
+	for _, want := range []string{"added this FE (" + fes[1] + ":9010) as FOLLOWER", "starting it with --helper " + fes[0] + ":9010"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("kubectl logs doris-fe-1 does not say %q:\n%s", want, logs)
+		}
 	}
-	for _, pod := range []string{"doris-be-1", "doris-fe-0"} {
+	out, err := suite.kubectl("scale", "-n", ns, "statefulset/doris-fe", "--replicas=1")
+	if err == nil || !strings.Contains(out, "fewer than the 3 FOLLOWERs that elect the master of this FE cluster") {
+		t.Errorf("scaling the FEs to 1 was not refused with its reason: %v\n%s", err, out)
+	}
+	for _, pod := range pods {
 		old := podIP(t, ns, pod)
 		if out, err := suite.kubectl("delete", "-n", ns, "pod/"+pod, "--timeout=120s"); err != nil {
 			t.Fatalf("deleting %s: %v\n%s", pod, err, out)
