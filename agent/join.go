@@ -181,3 +181,45 @@ exec %[1]s fe-start -- "$(dirname "$0")/%[2]s" "$@"
 
 // startScript is the script that starts an FE, in its bin dir.
 const startScript = "start_fe.sh"
+
+// LeaveFE drops this FE's own entry from its cluster when its pod leaves
+// for good (a scale-down), through another FE of the cluster; the FE itself
+// was stopped first. Only this FE's entry is dropped, and only when the
+// pod leaves: a restart keeps it.
+func LeaveFE(ctx context.Context, j FEJoin, departure Departure) error {
+	if !departure.Leaving {
+		j.Log.Printf("keeping this FE in the cluster: %s", departure.Reason)
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, j.Deadline)
+	defer cancel()
+	err := j.Retry(ctx, "dropping this FE from its cluster", func(ctx context.Context) error {
+		frontends, at, err := j.findCluster(ctx)
+		if err != nil {
+			return err
+		}
+		f, ok := findFrontend(frontends, j.Self)
+		if !ok {
+			j.Log.Printf("this FE (%s) is not a member of the cluster (any more): nothing to drop", j.Self)
+			return nil
+		}
+		drop, err := dropFrontend(f)
+		if err != nil {
+			return permanent{err}
+		}
+		fe, err := j.open(at)
+		if err != nil {
+			return err
+		}
+		defer fe.Close()
+		if _, err := fe.exec(ctx, drop); err != nil {
+			return err
+		}
+		j.Log.Printf("dropped this FE (%s, %s) from the cluster through the FE at %s: %s", j.Self, f.Role, at, departure.Reason)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("this FE (%s) left for good but is still listed in the cluster; drop it with ALTER SYSTEM DROP FOLLOWER|OBSERVER %s: %w", j.Self, j.Self.quoted(), err)
+	}
+	return nil
+}

@@ -395,9 +395,10 @@ func TestExportBuiltin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantExported := []string{"doris-agent", "doris-conf", "doris-fe-quorum", "doris-fe-start", "doris-grace-period", "doris-hooks", "doris-probes"}
+	wantExported := []string{"doris-agent", "doris-conf", "doris-fe-start", "doris-grace-period", "doris-hooks", "doris-probes"}
 	wantCalls := map[string][]string{
 		"doris-env":           {"dorisMountedConf", "dorisFEService"},
+		"doris-fe-quorum":     {"dorisStatefulSetRole"},
 		"doris-checks":        {"dorisMountedConf", "dorisFEService"},
 		"doris-service-ports": {"dorisSelectedPorts"},
 		"node-ports":          {"inventory.nodePortOwners"},

@@ -193,11 +193,44 @@ join it to its cluster first.`,
 	return cmd
 }
 
+// feJoinFlags are the settings of the commands that find an FE's cluster
+// through its peers: fe-start and fe-stop.
+type feJoinFlags struct {
+	feFlags
+	join                   agent.FEJoin
+	address, podName       string
+	firstPod               string
+	editLogPort, queryPort int
+}
+
+func (f *feJoinFlags) bind(cmd *cobra.Command, deadline time.Duration) {
+	f.bindFlags(cmd, deadline, 2*time.Second)
+	cmd.Flags().StringVar(&f.address, "address", nodeAddress("FE_IPADDRESS"), addressHelp)
+	cmd.Flags().IntVar(&f.editLogPort, "edit-log-port", envInt("FE_EDIT_PORT", 9010), "this FE's edit log port")
+	cmd.Flags().IntVar(&f.queryPort, "query-port", envInt("FE_PORT", 9030), "the FEs' query port")
+	cmd.Flags().StringVar(&f.join.Peers, "peers", os.Getenv("DORIS_FE_PEERS"), "DNS name of the cluster's FE pods (the governing Service)")
+	cmd.Flags().StringVar(&f.podName, "pod-name", os.Getenv("POD_NAME"), "this pod's name")
+}
+
+// feJoin is the FEJoin the flags say.
+func (f *feJoinFlags) feJoin(cmd *cobra.Command) (agent.FEJoin, error) {
+	j := f.join
+	var err error
+	if j.Self, err = agent.NewAddress(f.address, f.editLogPort); err != nil {
+		return j, fmt.Errorf("this FE's address (--address, or DORIS_NODE_ADDRESS or FE_IPADDRESS; --edit-log-port or FE_EDIT_PORT): %w", err)
+	}
+	if j.Peers == "" {
+		return j, fmt.Errorf("no --peers (DORIS_FE_PEERS): the governing Service's name is needed to find the cluster; give the StatefulSet a spec.serviceName")
+	}
+	if j.Query, err = f.connection(j.Peers, f.queryPort); err != nil {
+		return j, err
+	}
+	j.First, j.Deadline, j.Pacing = f.podName == f.firstPod, f.deadline, f.pacing(cmd)
+	return j, nil
+}
+
 func newFEStartCommand() *cobra.Command {
-	var flags feFlags
-	var j agent.FEJoin
-	var address, podName, firstPod string
-	var editLogPort, queryPort int
+	var flags feJoinFlags
 	cmd := &cobra.Command{
 		Use:   "fe-start [flags] -- START_SCRIPT [ARGS...]",
 		Short: "Join this FE to its cluster, then run its start script (start_fe.sh)",
@@ -210,17 +243,10 @@ until the deadline and then fails, to be restarted. With a meta dir that holds
 the cluster, START_SCRIPT runs as it is.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var err error
-			if j.Self, err = agent.NewAddress(address, editLogPort); err != nil {
-				return fmt.Errorf("this FE's address (--address, or DORIS_NODE_ADDRESS or FE_IPADDRESS; --edit-log-port or FE_EDIT_PORT): %w", err)
-			}
-			if j.Peers == "" {
-				return fmt.Errorf("no --peers (DORIS_FE_PEERS): the governing Service's name is needed to find the cluster; give the StatefulSet a spec.serviceName")
-			}
-			if j.Query, err = flags.connection(j.Peers, queryPort); err != nil {
+			j, err := flags.feJoin(cmd)
+			if err != nil {
 				return err
 			}
-			j.First, j.Deadline, j.Pacing = podName == firstPod, flags.deadline, flags.pacing(cmd)
 			helper, err := agent.JoinFE(cmd.Context(), j)
 			if err != nil {
 				return err
@@ -233,30 +259,56 @@ the cluster, START_SCRIPT runs as it is.`,
 		},
 	}
 	// It runs in the FE's own process: its output is the main output.
-	flags.bindFlags(cmd, 10*time.Minute, 2*time.Second)
-	cmd.Flags().StringVar(&address, "address", nodeAddress("FE_IPADDRESS"), addressHelp)
-	cmd.Flags().IntVar(&editLogPort, "edit-log-port", envInt("FE_EDIT_PORT", 9010), "this FE's edit log port")
-	cmd.Flags().IntVar(&queryPort, "query-port", envInt("FE_PORT", 9030), "the FEs' query port")
-	cmd.Flags().StringVar(&j.Peers, "peers", os.Getenv("DORIS_FE_PEERS"), "DNS name of the cluster's FE pods (the governing Service)")
-	cmd.Flags().StringVar(&podName, "pod-name", os.Getenv("POD_NAME"), "this pod's name")
-	cmd.Flags().StringVar(&firstPod, "first-pod", os.Getenv("DORIS_FE_FIRST_POD"), "the StatefulSet's first pod, the only FE that may found the cluster")
-	cmd.Flags().IntVar(&j.Followers, "followers", envInt("DORIS_FE_FOLLOWERS", 3), "FOLLOWERs the cluster should have in all; FEs beyond join as OBSERVER")
-	cmd.Flags().StringVar(&j.MetaDir, "meta-dir", envOr("DORIS_FE_META_DIR", "/opt/apache-doris/fe/doris-meta"), "this FE's meta dir")
+	flags.bind(cmd, 10*time.Minute)
+	cmd.Flags().StringVar(&flags.firstPod, "first-pod", os.Getenv("DORIS_FE_FIRST_POD"), "the StatefulSet's first pod, the only FE that may found the cluster")
+	cmd.Flags().IntVar(&flags.join.Followers, "followers", envInt("DORIS_FE_FOLLOWERS", 3), "FOLLOWERs the cluster should have in all; FEs beyond join as OBSERVER")
+	cmd.Flags().StringVar(&flags.join.MetaDir, "meta-dir", envOr("DORIS_FE_META_DIR", "/opt/apache-doris/fe/doris-meta"), "this FE's meta dir")
 	bindLogToMain(cmd, false)
 	return cmd
 }
 
 func newFEStopCommand() *cobra.Command {
-	var home string
+	var flags feJoinFlags
+	var home, kubeconfig, namespace string
 	cmd := &cobra.Command{
 		Use:   "fe-stop",
-		Short: "Stop this FE cleanly (preStop hook)",
-		Args:  cobra.NoArgs,
+		Short: "Stop this FE cleanly, and drop it from its cluster when it leaves for good (preStop hook)",
+		Long: `Stop the FE with bin/stop_fe.sh. Then, when the pod is being deleted and its
+ordinal is outside the ones the StatefulSet keeps (a scale-down), drop this
+FE's own entry from the cluster (ALTER SYSTEM DROP FOLLOWER|OBSERVER) through
+another FE, found through --peers. A restart, rolling update or eviction keeps
+it, and so does a pod whose fate cannot be read.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return stopDoris(cmd, "FE", filepath.Join(home, "bin", "stop_fe.sh"))
+			stopped := stopDoris(cmd, "FE", filepath.Join(home, "bin", "stop_fe.sh"))
+			if flags.join.Peers == "" {
+				return stopped
+			}
+			j, err := flags.feJoin(cmd)
+			if err != nil {
+				return errors.Join(stopped, err)
+			}
+			cluster, err := agent.NewCluster(kubeconfig, flags.timeout)
+			if err != nil {
+				return errors.Join(stopped, err)
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), apiReadLimit)
+			defer cancel()
+			departure, err := agent.PodDeparture(ctx, cluster, j.Pacing, namespace, flags.podName)
+			if err != nil {
+				return errors.Join(stopped, fmt.Errorf("keeping this FE in the cluster, because whether this pod leaves for good is unknown: %w", err))
+			}
+			if !cmd.Flags().Changed("deadline") {
+				left := time.Until(departure.StopAt)
+				j.Deadline = left - min(30*time.Second, left/4)
+			}
+			return errors.Join(stopped, agent.LeaveFE(cmd.Context(), j, departure))
 		},
 	}
+	flags.bind(cmd, 0)
 	cmd.Flags().StringVar(&home, "home", envOr("DORIS_HOME", "/opt/apache-doris/fe"), "the FE's home dir")
+	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file (default: the pod's service account)")
+	cmd.Flags().StringVar(&namespace, "namespace", os.Getenv("POD_NAMESPACE"), "this pod's namespace")
 	bindLogToMain(cmd, true)
 	return cmd
 }

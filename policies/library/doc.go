@@ -18,6 +18,9 @@
 //     doris.apache.org/conf-dir, else /opt/apache-doris/<role>/conf.
 //   - dorisMountedConf(object, namespace) string: the fe.conf or be.conf the
 //     user mounts from a ConfigMap over the conf dir, or "".
+//   - dorisStatefulSetRole(namespace, name) string: the Doris role of the
+//     StatefulSet namespace/name in the cluster, or "" (for requests on its
+//     scale subresource, which carry only a Scale).
 //   - dorisVersion(object) string: the Doris version, from the Doris
 //     container's image tag, else the annotation or label
 //     doris.apache.org/version, or "".

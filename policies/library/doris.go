@@ -57,6 +57,10 @@ func (l dorisLib) CompileOptions() []cel.EnvOption {
 					return types.String(FEService(l.cluster, o, string(namespace.(types.String))))
 				})
 			}))),
+		cel.Function("dorisStatefulSetRole", cel.Overload("doris_statefulset_role_string_string", []*cel.Type{cel.StringType, cel.StringType}, cel.StringType,
+			cel.BinaryBinding(func(namespace, name ref.Val) ref.Val {
+				return types.String(StatefulSetRole(l.cluster, string(namespace.(types.String)), string(name.(types.String))))
+			}))),
 		cel.Function("dorisSelectedPorts", cel.Overload("doris_selected_ports_dyn_string", []*cel.Type{cel.DynType, cel.StringType}, cel.ListType(cel.IntType),
 			cel.BinaryBinding(func(v, namespace ref.Val) ref.Val {
 				return withObject(v, func(o map[string]any) ref.Val {

@@ -142,3 +142,18 @@ func SelectedPorts(cluster Cluster, svc map[string]any, namespace string) []int 
 	slices.Sort(ports)
 	return ports
 }
+
+// StatefulSetRole is the Doris role of the StatefulSet namespace/name in
+// the cluster, or "": what a request on its scale subresource, which
+// carries only a Scale, is about.
+func StatefulSetRole(cluster Cluster, namespace, statefulSet string) string {
+	if cluster == nil {
+		return ""
+	}
+	for _, s := range cluster.List(statefulSetKind, namespace) {
+		if name(s) == statefulSet {
+			return Role(s)
+		}
+	}
+	return ""
+}

@@ -23,7 +23,7 @@ import (
 func TestOfficialClusterKeepsItsNames(t *testing.T) {
 	const ns = "official"
 	manifest := node.Namespace(ns)
-	for _, claim := range []string{"meta-doris-fe-0", "meta-doris-fe-1", "meta-doris-fe-2"} {
+	for _, claim := range []string{"meta-doris-fe-0", "meta-doris-fe-1", "meta-doris-fe-2", "meta-doris-fe-3"} {
 		manifest += "---\n" + hostPathVolume(t, ns, claim)
 	}
 	manifest += "---\n" + fmt.Sprintf(`
@@ -126,6 +126,7 @@ spec:
 			t.Errorf("kubectl logs doris-fe-1 does not say %q:\n%s", want, logs)
 		}
 	}
+	observerJoinsAndLeaves(t, ns, fes)
 	out, err := suite.kubectl("scale", "-n", ns, "statefulset/doris-fe", "--replicas=1")
 	if err == nil || !strings.Contains(out, "fewer than the 3 FOLLOWERs that elect the master of this FE cluster") {
 		t.Errorf("scaling the FEs to 1 was not refused with its reason: %v\n%s", err, out)
@@ -137,5 +138,46 @@ spec:
 		}
 		waitReady(t, ns, pod)
 		members(fmt.Sprintf("after %s came back (was %s, is %s)", pod, old, podIP(t, ns, pod)))
+	}
+}
+
+// observerJoinsAndLeaves scales the FEs from 3 to 4: the fourth joins as an
+// OBSERVER, beyond the 3 followers; then back to 3: its preStop hook drops
+// exactly its entry.
+func observerJoinsAndLeaves(t *testing.T, ns string, fes []string) {
+	t.Helper()
+	observer := "doris-fe-3.doris-fe-internal." + ns + ".svc.cluster.local"
+	if out, err := suite.kubectl("scale", "-n", ns, "statefulset/doris-fe", "--replicas=4"); err != nil {
+		t.Fatalf("scaling the FEs to 4: %v\n%s", err, out)
+	}
+	waitReady(t, ns, "doris-fe-3")
+	conn, err := agent.Open(agent.Connection{Host: podIP(t, ns, "doris-fe-0"), Port: 9030, User: "root", Timeout: 5 * time.Second}, agent.NewLogger(io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	roles := func() string {
+		frontends, err := conn.Frontends(context.Background())
+		var out []string
+		for _, f := range frontends {
+			out = append(out, f.Host+"="+f.Role)
+		}
+		return fmt.Sprint(err, out)
+	}
+	followers := []string{fes[0] + "=FOLLOWER", fes[1] + "=FOLLOWER", fes[2] + "=FOLLOWER"}
+	eventually(t, time.Minute, func() string {
+		if got, want := roles(), fmt.Sprint(nil, append(followers, observer+"=OBSERVER")); got != want {
+			return "SHOW FRONTENDS after the scale-up: " + got + ", want " + want
+		}
+		return ""
+	})
+	if out, err := suite.kubectl("scale", "-n", ns, "statefulset/doris-fe", "--replicas=3"); err != nil {
+		t.Fatalf("scaling the FEs back to 3: %v\n%s", err, out)
+	}
+	if out, err := suite.kubectl("wait", "-n", ns, "pod/doris-fe-3", "--for=delete", "--timeout=120s"); err != nil {
+		t.Fatalf("doris-fe-3 did not go: %v\n%s", err, out)
+	}
+	if got, want := roles(), fmt.Sprint(nil, followers); got != want {
+		t.Errorf("SHOW FRONTENDS after the scale-down: %s, want %s: only the leaving FE's entry dropped", got, want)
 	}
 }
