@@ -267,42 +267,50 @@ the cluster, START_SCRIPT runs as it is.`,
 	return cmd
 }
 
+// leaveIfLeaving drops this FE's entry from its cluster when its pod leaves
+// for good; without --peers there is no cluster to find, and nothing to do.
+func leaveIfLeaving(cmd *cobra.Command, flags *feJoinFlags, kubeconfig, namespace string) error {
+	if flags.join.Peers == "" {
+		return nil
+	}
+	j, err := flags.feJoin(cmd)
+	if err != nil {
+		return err
+	}
+	cluster, err := agent.NewCluster(kubeconfig, flags.timeout)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), apiReadLimit)
+	defer cancel()
+	departure, err := agent.PodDeparture(ctx, cluster, j.Pacing, namespace, flags.podName)
+	if err != nil {
+		return fmt.Errorf("keeping this FE in the cluster, because whether this pod leaves for good is unknown: %w", err)
+	}
+	if !cmd.Flags().Changed("deadline") {
+		left := time.Until(departure.StopAt)
+		j.Deadline = left - min(30*time.Second, left/4)
+	}
+	return agent.LeaveFE(cmd.Context(), j, departure)
+}
+
 func newFEStopCommand() *cobra.Command {
 	var flags feJoinFlags
 	var home, kubeconfig, namespace string
 	cmd := &cobra.Command{
 		Use:   "fe-stop",
-		Short: "Stop this FE cleanly, and drop it from its cluster when it leaves for good (preStop hook)",
-		Long: `Stop the FE with bin/stop_fe.sh. Then, when the pod is being deleted and its
-ordinal is outside the ones the StatefulSet keeps (a scale-down), drop this
-FE's own entry from the cluster (ALTER SYSTEM DROP FOLLOWER|OBSERVER) through
-another FE, found through --peers. A restart, rolling update or eviction keeps
-it, and so does a pod whose fate cannot be read.`,
+		Short: "Drop this FE from its cluster when it leaves for good, and stop it cleanly (preStop hook)",
+		Long: `When the pod is being deleted and its ordinal is outside the ones the
+StatefulSet keeps (a scale-down), drop this FE's own entry from the cluster
+(ALTER SYSTEM DROP FOLLOWER|OBSERVER) through another FE, found through
+--peers. A restart, rolling update or eviction keeps it, and so does a pod
+whose fate cannot be read. Then stop the FE with bin/stop_fe.sh.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			stopped := stopDoris(cmd, "FE", filepath.Join(home, "bin", "stop_fe.sh"))
-			if flags.join.Peers == "" {
-				return stopped
-			}
-			j, err := flags.feJoin(cmd)
-			if err != nil {
-				return errors.Join(stopped, err)
-			}
-			cluster, err := agent.NewCluster(kubeconfig, flags.timeout)
-			if err != nil {
-				return errors.Join(stopped, err)
-			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), apiReadLimit)
-			defer cancel()
-			departure, err := agent.PodDeparture(ctx, cluster, j.Pacing, namespace, flags.podName)
-			if err != nil {
-				return errors.Join(stopped, fmt.Errorf("keeping this FE in the cluster, because whether this pod leaves for good is unknown: %w", err))
-			}
-			if !cmd.Flags().Changed("deadline") {
-				left := time.Until(departure.StopAt)
-				j.Deadline = left - min(30*time.Second, left/4)
-			}
-			return errors.Join(stopped, agent.LeaveFE(cmd.Context(), j, departure))
+			// The entry goes first: once the FE stops, its container may end
+			// and this hook with it.
+			left := leaveIfLeaving(cmd, &flags, kubeconfig, namespace)
+			return errors.Join(left, stopDoris(cmd, "FE", filepath.Join(home, "bin", "stop_fe.sh")))
 		},
 	}
 	flags.bind(cmd, 0)
