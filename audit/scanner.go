@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
-	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/client-go/util/workqueue"
@@ -23,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/doris-admission/doris-admission/policies"
+	"github.com/doris-admission/doris-admission/watch"
 )
 
 // flushEvery is how often changed reports are written: often enough to be
@@ -215,33 +215,7 @@ func (s *Scanner) watch(ctx context.Context, gvk schema.GroupVersionKind) error 
 	if err := s.mayWatch(ctx, gvk); err != nil {
 		return err
 	}
-	probe := &unstructured.Unstructured{}
-	probe.SetGroupVersionKind(gvk)
-	informer, err := s.Cache.GetInformer(ctx, probe, cache.BlockUntilSynced(false))
-	if err != nil {
-		return err
-	}
-	// An informer that cannot list (no permission) never syncs: give up on
-	// the kind for this scan rather than wait for ever.
-	synced, cancel := context.WithTimeout(ctx, syncTimeout)
-	defer cancel()
-	if !toolscache.WaitForCacheSync(synced.Done(), informer.HasSynced) {
-		return fmt.Errorf("the objects of %s could not be read within %s; check that the server may list and watch them", gvk.Kind, syncTimeout)
-	}
-	onChange := func(obj any) {
-		if o, ok := obj.(*unstructured.Unstructured); ok {
-			s.enqueue(gvk, o)
-		} else if tombstone, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
-			if o, ok := tombstone.Obj.(*unstructured.Unstructured); ok {
-				s.enqueue(gvk, o)
-			}
-		}
-	}
-	if _, err := informer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-		AddFunc:    onChange,
-		UpdateFunc: func(_, obj any) { onChange(obj) },
-		DeleteFunc: onChange,
-	}); err != nil {
+	if err := watch.Changes(ctx, s.Cache, gvk, syncTimeout, func(o *unstructured.Unstructured) { s.enqueue(gvk, o) }); err != nil {
 		return err
 	}
 	s.mu.Lock()

@@ -20,12 +20,12 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/doris-admission/doris-admission/policies"
+	"github.com/doris-admission/doris-admission/watch"
 )
 
 // syncTimeout bounds the wait for a kind's first list: an informer the
@@ -127,26 +127,7 @@ func (c *Controller) watch(ctx context.Context, gvk schema.GroupVersionKind) err
 	if watched {
 		return nil
 	}
-	probe := &unstructured.Unstructured{}
-	probe.SetGroupVersionKind(gvk)
-	informer, err := c.Cache.GetInformer(ctx, probe, cache.BlockUntilSynced(false))
-	if err != nil {
-		return err
-	}
-	synced, cancel := context.WithTimeout(ctx, syncTimeout)
-	defer cancel()
-	if !toolscache.WaitForCacheSync(synced.Done(), informer.HasSynced) {
-		return fmt.Errorf("the objects of %s could not be read within %s; check that the server may list and watch them", gvk.Kind, syncTimeout)
-	}
-	onChange := func(obj any) {
-		if o, ok := obj.(*unstructured.Unstructured); ok {
-			c.enqueue(gvk, o)
-		}
-	}
-	if _, err := informer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-		AddFunc:    onChange,
-		UpdateFunc: func(_, obj any) { onChange(obj) },
-	}); err != nil {
+	if err := watch.Changes(ctx, c.Cache, gvk, syncTimeout, func(o *unstructured.Unstructured) { c.enqueue(gvk, o) }); err != nil {
 		return err
 	}
 	c.mu.Lock()

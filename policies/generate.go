@@ -67,13 +67,9 @@ func (e *Engine) Generate(ctx context.Context, obj *unstructured.Unstructured) (
 // generateWith evaluates c's matchConditions and generate expressions once
 // per parameter object.
 func (e *Engine) generateWith(ctx context.Context, c *compiled, req *Request, gvr metav1.GroupVersionResource, versioned *admission.VersionedAttributes) ([]Generated, error) {
-	ns, err := e.namespace(ctx, req)
+	ns, params, err := e.inputs(ctx, c, req)
 	if err != nil {
-		return nil, &PolicyError{Policy: c.Name(), Err: err}
-	}
-	params, err := e.params(ctx, c, req)
-	if err != nil {
-		return nil, &PolicyError{Policy: c.Name(), Field: "spec.paramRef", Err: err}
+		return nil, err
 	}
 	admissionReq := plugincel.CreateAdmissionRequest(versioned.Attributes, gvr, metav1.GroupVersionKind(versioned.GetKind()))
 	var out []Generated

@@ -138,13 +138,9 @@ func (e *Engine) mutateWith(ctx context.Context, c *compiled, req *Request, vers
 // applyPatches runs c's matchConditions and mutations on versioned, once per
 // parameter object; it returns the parts of the object they changed.
 func (e *Engine) applyPatches(ctx context.Context, c *compiled, req *Request, gvr schema.GroupVersionResource, versioned *admission.VersionedAttributes) ([]objectPath, error) {
-	ns, err := e.namespace(ctx, req)
+	ns, params, err := e.inputs(ctx, c, req)
 	if err != nil {
-		return nil, &PolicyError{Policy: c.Name(), Err: err}
-	}
-	params, err := e.params(ctx, c, req)
-	if err != nil {
-		return nil, &PolicyError{Policy: c.Name(), Field: "spec.paramRef", Err: err}
+		return nil, err
 	}
 	var written []objectPath
 	for _, param := range params {
@@ -155,6 +151,20 @@ func (e *Engine) applyPatches(ctx context.Context, c *compiled, req *Request, gv
 		written = append(written, writtenByParam...)
 	}
 	return written, nil
+}
+
+// inputs are what c's expressions see besides the object: the request's
+// namespace and c's parameter objects.
+func (e *Engine) inputs(ctx context.Context, c *compiled, req *Request) (*corev1.Namespace, []runtime.Object, error) {
+	ns, err := e.namespace(ctx, req)
+	if err != nil {
+		return nil, nil, &PolicyError{Policy: c.Name(), Err: err}
+	}
+	params, err := e.params(ctx, c, req)
+	if err != nil {
+		return nil, nil, &PolicyError{Policy: c.Name(), Field: "spec.paramRef", Err: err}
+	}
+	return ns, params, nil
 }
 
 // patchOnce evaluates c's matchConditions and applies its mutations in

@@ -277,19 +277,9 @@ func leaveIfLeaving(cmd *cobra.Command, flags *feJoinFlags, kubeconfig, namespac
 	if err != nil {
 		return err
 	}
-	cluster, err := agent.NewCluster(kubeconfig, flags.timeout)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(cmd.Context(), apiReadLimit)
-	defer cancel()
-	departure, err := agent.PodDeparture(ctx, cluster, j.Pacing, namespace, flags.podName)
+	departure, err := readDeparture(cmd, kubeconfig, flags.timeout, j.Pacing, namespace, flags.podName, &j.Deadline)
 	if err != nil {
 		return fmt.Errorf("keeping this FE in the cluster, because whether this pod leaves for good is unknown: %w", err)
-	}
-	if !cmd.Flags().Changed("deadline") {
-		left := time.Until(departure.StopAt)
-		j.Deadline = left - min(30*time.Second, left/4)
 	}
 	return agent.LeaveFE(cmd.Context(), j, departure)
 }
@@ -386,6 +376,32 @@ cancel the decommission. Tries again with backoff until the deadline.`,
 	return cmd
 }
 
+// readDeparture reads whether this pod leaves for good, within --deadline
+// when it is given, else apiReadLimit, and sets *deadline to what is left
+// for the rest: of --deadline, or else 30 s (at most a quarter of the time
+// left) before the kubelet kills the pod, from its deletion timestamp.
+func readDeparture(cmd *cobra.Command, kubeconfig string, timeout time.Duration, p agent.Pacing, namespace, pod string, deadline *time.Duration) (agent.Departure, error) {
+	cluster, err := agent.NewCluster(kubeconfig, timeout)
+	if err != nil {
+		return agent.Departure{}, err
+	}
+	given, start := cmd.Flags().Changed("deadline"), time.Now()
+	limit := apiReadLimit
+	if given {
+		limit = *deadline
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), limit)
+	defer cancel()
+	departure, err := agent.PodDeparture(ctx, cluster, p, namespace, pod)
+	if given {
+		*deadline -= time.Since(start)
+	} else if err == nil {
+		left := time.Until(departure.StopAt)
+		*deadline = left - min(30*time.Second, left/4)
+	}
+	return departure, err
+}
+
 // apiReadLimit bounds reading the pod and StatefulSet when no --deadline
 // is given: the real deadline comes from the pod's deletion timestamp.
 const apiReadLimit = 30 * time.Second
@@ -412,25 +428,11 @@ with bin/stop_be.sh --grace: running queries finish before the BE exits.`,
 			if err != nil {
 				return err
 			}
-			cluster, err := agent.NewCluster(kubeconfig, flags.timeout)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), apiReadLimit)
-			if cmd.Flags().Changed("deadline") {
-				ctx, cancel = context.WithTimeout(cmd.Context(), flags.deadline)
-			}
-			defer cancel()
-			departure, err := agent.PodDeparture(ctx, cluster, c.Pacing, namespace, podName)
+			departure, err := readDeparture(cmd, kubeconfig, flags.timeout, c.Pacing, namespace, podName, &c.Deadline)
 			if err != nil {
 				err = fmt.Errorf("not decommissioning, because whether this pod leaves for good is unknown: %w", err)
 			} else {
-				if !cmd.Flags().Changed("deadline") {
-					left := time.Until(departure.StopAt)
-					c.Deadline = left - min(30*time.Second, left/4)
-					ctx = cmd.Context()
-				}
-				err = agent.DecommissionBE(ctx, c, departure)
+				err = agent.DecommissionBE(cmd.Context(), c, departure)
 			}
 			return errors.Join(err, stopDoris(cmd, "BE", filepath.Join(home, "bin", "stop_be.sh"), "--grace"))
 		},
