@@ -399,7 +399,7 @@ func TestExportBuiltin(t *testing.T) {
 	wantCalls := map[string][]string{
 		"doris-env":           {"dorisMountedConf", "dorisFEService"},
 		"doris-fe-quorum":     {"dorisStatefulSetRole"},
-		"doris-checks":        {"dorisMountedConf", "dorisFEService"},
+		"doris-checks":        {"dorisMountedConf", "dorisService", "dorisFEService"},
 		"doris-service-ports": {"dorisSelectedPorts"},
 		"node-ports":          {"inventory.nodePortOwners"},
 	}

@@ -18,6 +18,8 @@
 //     doris.apache.org/conf-dir, else /opt/apache-doris/<role>/conf.
 //   - dorisMountedConf(object, namespace) string: the fe.conf or be.conf the
 //     user mounts from a ConfigMap over the conf dir, or "".
+//   - dorisService(namespace, name) dyn: the Service namespace/name in the
+//     cluster, or null.
 //   - dorisStatefulSetRole(namespace, name) string: the Doris role of the
 //     StatefulSet namespace/name in the cluster, or "" (for requests on its
 //     scale subresource, which carry only a Scale).

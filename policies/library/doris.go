@@ -61,6 +61,14 @@ func (l dorisLib) CompileOptions() []cel.EnvOption {
 			cel.BinaryBinding(func(namespace, name ref.Val) ref.Val {
 				return types.String(StatefulSetRole(l.cluster, string(namespace.(types.String)), string(name.(types.String))))
 			}))),
+		cel.Function("dorisService", cel.Overload("doris_service_string_string", []*cel.Type{cel.StringType, cel.StringType}, cel.DynType,
+			cel.BinaryBinding(func(namespace, name ref.Val) ref.Val {
+				svc := Service(l.cluster, string(namespace.(types.String)), string(name.(types.String)))
+				if svc == nil {
+					return types.NullValue
+				}
+				return types.DefaultTypeAdapter.NativeToValue(svc)
+			}))),
 		cel.Function("dorisSelectedPorts", cel.Overload("doris_selected_ports_dyn_string", []*cel.Type{cel.DynType, cel.StringType}, cel.ListType(cel.IntType),
 			cel.BinaryBinding(func(v, namespace ref.Val) ref.Val {
 				return withObject(v, func(o map[string]any) ref.Val {

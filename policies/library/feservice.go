@@ -157,3 +157,16 @@ func StatefulSetRole(cluster Cluster, namespace, statefulSet string) string {
 	}
 	return ""
 }
+
+// Service is the Service namespace/name in the cluster, or nil.
+func Service(cluster Cluster, namespace, service string) map[string]any {
+	if cluster == nil {
+		return nil
+	}
+	for _, s := range cluster.List(serviceKind, namespace) {
+		if name(s) == service {
+			return s
+		}
+	}
+	return nil
+}

@@ -112,8 +112,13 @@ func TestSeedClusterRunsOnTheNode(t *testing.T) {
 		suite.kubectl("delete", "namespace", ns, "--wait=false")
 		suite.kubectl("delete", "persistentvolumes", "-l", "doris-admission.io/e2e="+ns)
 	})
-	if out, err := suite.apply(manifest); err != nil {
+	out, err := suite.apply(manifest)
+	if err != nil {
 		t.Fatalf("applying the seed's StatefulSets: %v\n%s", err, out)
+	}
+	// The seed's Doris 1.2.4.1 FE has no FQDN mode: kubectl says so.
+	if !strings.Contains(out, "Warning: spec.template.spec.containers: this FE runs in IP mode, so when its pod is recreated with another IP") {
+		t.Errorf("applying the seed's FE does not warn that it runs in IP mode:\n%s", out)
 	}
 	// As the README says: be-decommission reads its pod and StatefulSet.
 	if out, err := suite.kubectl("apply", "-n", ns, "-f", filepath.Join(repoRoot, "deploy", "agent", "rbac.yaml")); err != nil {

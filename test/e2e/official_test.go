@@ -13,13 +13,15 @@ import (
 )
 
 // TestOfficialClusterKeepsItsNames applies plain StatefulSets of the
-// official 2.1.7 images, three FEs and two BEs, with no command (their
+// official 2.1.7 images, three FEs and three BEs, with no command (their
 // entrypoint starts Doris): the built-ins run them in FQDN mode, with the
 // governing Services made for them, and the FEs form one cluster (a master
 // and two followers, each later FE added at the master and started with
 // --helper). Every pod is deleted in turn and comes back with another IP:
 // each is the same member as before, alive, with no entry added, duplicated
-// or decommissioned. Scaling the FEs down to one is refused.
+// or decommissioned. Scaling the FEs down to one is refused; a rolling
+// update of the BEs decommissions nothing; scaling them from 3 to 2
+// decommissions exactly the leaving BE, which drains and is dropped.
 func TestOfficialClusterKeepsItsNames(t *testing.T) {
 	const ns = "official"
 	manifest := node.Namespace(ns)
@@ -57,7 +59,7 @@ kind: StatefulSet
 metadata: {name: doris-be, namespace: %[1]s}
 spec:
   serviceName: doris-be-internal
-  replicas: 2
+  replicas: 3
   selector: {matchLabels: {app: doris-be}}
   template:
     metadata: {labels: {app: doris-be}}
@@ -77,8 +79,8 @@ spec:
 	})
 	name := func(pod, service string) string { return pod + "." + service + "." + ns + ".svc.cluster.local" }
 	fes := []string{name("doris-fe-0", "doris-fe-internal"), name("doris-fe-1", "doris-fe-internal"), name("doris-fe-2", "doris-fe-internal")}
-	bes := []string{name("doris-be-0", "doris-be-internal"), name("doris-be-1", "doris-be-internal")}
-	pods := []string{"doris-fe-0", "doris-fe-1", "doris-fe-2", "doris-be-0", "doris-be-1"}
+	bes := []string{name("doris-be-0", "doris-be-internal"), name("doris-be-1", "doris-be-internal"), name("doris-be-2", "doris-be-internal")}
+	pods := []string{"doris-fe-0", "doris-fe-1", "doris-fe-2", "doris-be-0", "doris-be-1", "doris-be-2"}
 	for _, pod := range pods {
 		waitReady(t, ns, pod)
 	}
@@ -138,6 +140,34 @@ spec:
 		}
 		waitReady(t, ns, pod)
 		members(fmt.Sprintf("after %s came back (was %s, is %s)", pod, old, podIP(t, ns, pod)))
+	}
+	master, err := agent.Open(agent.Connection{Host: podIP(t, ns, "doris-fe-0"), Port: 9030, User: "root", Timeout: 5 * time.Second}, agent.NewLogger(io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer master.Close()
+	watch := watchDecommissions(master)
+	if out, err := suite.kubectl("rollout", "restart", "-n", ns, "statefulset/doris-be"); err != nil {
+		t.Fatalf("kubectl rollout restart: %v\n%s", err, out)
+	}
+	if out, err := suite.kubectl("rollout", "status", "-n", ns, "statefulset/doris-be", "--timeout=240s"); err != nil {
+		t.Fatalf("the rollout did not finish: %v\n%s", err, out)
+	}
+	members("after a rolling update of the BEs")
+	if seen := watch(); len(seen) != 0 {
+		t.Errorf("a rolling update decommissioned %v", seen)
+	}
+	watch = watchDecommissions(master)
+	if out, err := suite.kubectl("scale", "-n", ns, "statefulset/doris-be", "--replicas=2"); err != nil {
+		t.Fatalf("kubectl scale: %v\n%s", err, out)
+	}
+	if out, err := suite.kubectl("wait", "-n", ns, "pod/doris-be-2", "--for=delete", "--timeout=180s"); err != nil {
+		t.Fatalf("doris-be-2 did not go: %v\n%s", err, out)
+	}
+	bes = bes[:2]
+	members("after the BEs were scaled from 3 to 2")
+	if seen := watch(); len(seen) != 1 || seen[0] != name("doris-be-2", "doris-be-internal") {
+		t.Errorf("decommissioned: %v, want only the leaving BE doris-be-2", seen)
 	}
 }
 

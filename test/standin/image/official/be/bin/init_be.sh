@@ -17,7 +17,9 @@ sql() { mysql -uroot -P9030 -h"$MASTER_FE_IP" --comments "$@" 2>/dev/null; }
 
 if [ -n "$BUILD_TYPE" ]; then
   [[ $BUILD_TYPE =~ ^([kK]8[sS])$ ]] || fail "BUILD_TYPE rule error！example: [k8s], Default Value: docker"
-  exec "$DORIS_HOME/be/bin/start_be.sh"
+  # Not exec: bash stays PID 1, as in the official image (which traps nothing).
+  "$DORIS_HOME/be/bin/start_be.sh"
+  exit
 elif [ -n "$FE_SERVERS" ] && [ -n "$BE_ADDR" ]; then
   IFS=, read -ra servers <<<"$FE_SERVERS"
   IFS=: read -r _ MASTER_FE_IP _ <<<"${servers[0]}"
