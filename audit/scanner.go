@@ -177,14 +177,8 @@ func (s *Scanner) fullScan(ctx context.Context) {
 			s.Log.Info("objects of this kind are left out of the reports", "kind", gvk.String(), "reason", err.Error())
 			continue
 		}
-		list := &unstructured.UnstructuredList{}
-		list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
-		if err := s.Cache.List(ctx, list); err != nil {
+		if err := watch.Existing(ctx, s.Cache, gvk, func(o *unstructured.Unstructured) { s.enqueue(gvk, o) }); err != nil {
 			s.Log.Error(err, "listing from the cache failed", "kind", gvk.String())
-			continue
-		}
-		for i := range list.Items {
-			s.enqueue(gvk, &list.Items[i])
 		}
 	}
 	s.mu.Lock()

@@ -107,14 +107,8 @@ func (c *Controller) watchAll(ctx context.Context) {
 			c.Log.Error(err, "objects of this kind get nothing generated until the server may list and watch them", "kind", gvk.String())
 			continue
 		}
-		list := &unstructured.UnstructuredList{}
-		list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
-		if err := c.Cache.List(ctx, list); err != nil {
+		if err := watch.Existing(ctx, c.Cache, gvk, func(o *unstructured.Unstructured) { c.enqueue(gvk, o) }); err != nil {
 			c.Log.Error(err, "listing objects to generate for", "kind", gvk.String())
-			continue
-		}
-		for i := range list.Items {
-			c.enqueue(gvk, &list.Items[i])
 		}
 	}
 }

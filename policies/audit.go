@@ -48,8 +48,19 @@ func (e *Engine) Audit(ctx context.Context, obj *unstructured.Unstructured) ([]A
 			results = append(results, r)
 		}
 	}
+	// A validation sees the stored object as an update that changes
+	// nothing, where it matches updates: what exists already is judged as
+	// what it is (an IP-mode cluster stays one), not as something new.
+	again, err := e.RequestForUpdate(obj, obj)
+	if err != nil {
+		return nil, err
+	}
 	for _, c := range set.validating {
-		results = append(results, e.auditValidating(ctx, c, req)...)
+		if found := e.auditValidating(ctx, c, again); found != nil {
+			results = append(results, found...)
+		} else {
+			results = append(results, e.auditValidating(ctx, c, req)...)
+		}
 	}
 	return results, nil
 }

@@ -109,13 +109,9 @@ func (e *Engine) validateWith(ctx context.Context, c *compiled, req *Request, ve
 	}
 	failed := true
 	defer func(start time.Time) { c.observe(start, failed) }(time.Now())
-	ns, err := e.namespace(ctx, req)
+	ns, params, err := e.inputs(ctx, c, req)
 	if err != nil {
-		return nil, nil, &PolicyError{Policy: c.Name(), Err: err}
-	}
-	params, err := e.params(ctx, c, req)
-	if err != nil {
-		return nil, nil, &PolicyError{Policy: c.Name(), Field: "spec.paramRef", Err: err}
+		return nil, nil, err
 	}
 	failed = false
 	var violations []Violation

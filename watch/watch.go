@@ -46,3 +46,16 @@ func Changes(ctx context.Context, c cache.Cache, gvk schema.GroupVersionKind, ti
 	})
 	return err
 }
+
+// Existing calls each with every object of gvk in the cache.
+func Existing(ctx context.Context, c cache.Cache, gvk schema.GroupVersionKind, each func(*unstructured.Unstructured)) error {
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+	if err := c.List(ctx, list); err != nil {
+		return err
+	}
+	for i := range list.Items {
+		each(&list.Items[i])
+	}
+	return nil
+}

@@ -150,7 +150,11 @@ func TestSeedClusterRunsOnTheNode(t *testing.T) {
 	if err != nil || len(frontends) != 1 || !frontends[0].IsMaster || !frontends[0].Alive {
 		t.Errorf("SHOW FRONTENDS: %v %+v, want one master, alive", err, frontends)
 	}
+	// What a user sees, in the verbose log.
+	pods, _ := suite.kubectl("get", "pods", "-n", ns, "-o", "wide")
+	t.Logf("kubectl get pods -n %s -o wide\n%s\nSHOW FRONTENDS: %+v\nSHOW BACKENDS: %+v", ns, pods, frontends, backends)
 	feLogs, _ := suite.kubectl("logs", "-n", ns, "doris-fe-0")
+	t.Logf("kubectl logs -n %s doris-fe-0\n%s", ns, feLogs)
 	if !strings.Contains(feLogs, "doris-admission agent: this FE ("+frontends[0].Host+":9010) is a member of the cluster") {
 		t.Errorf("kubectl logs doris-fe-0 does not say what fe-register did:\n%s", feLogs)
 	}

@@ -194,7 +194,7 @@ func TestExportedBuiltinPoliciesMutateLikeTheEngine(t *testing.T) {
 			policies = append(policies, exportString(doc, "metadata", "name"))
 		}
 	}
-	want := []string{"doris-agent", "doris-conf", "doris-grace-period", "doris-hooks", "doris-probes"}
+	want := []string{"doris-agent", "doris-conf", "doris-fe-start", "doris-grace-period", "doris-hooks", "doris-probes"}
 	if !cmp.Equal(policies, want) {
 		t.Fatalf("exported the MutatingAdmissionPolicies %q, want %q; stderr:\n%s", policies, want, explained)
 	}
