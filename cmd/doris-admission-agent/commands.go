@@ -287,6 +287,7 @@ func leaveIfLeaving(cmd *cobra.Command, flags *feJoinFlags, kubeconfig, namespac
 func newFEStopCommand() *cobra.Command {
 	var flags feJoinFlags
 	var home, kubeconfig, namespace string
+	var grace bool
 	cmd := &cobra.Command{
 		Use:   "fe-stop",
 		Short: "Drop this FE from its cluster when it leaves for good, and stop it cleanly (preStop hook)",
@@ -294,17 +295,23 @@ func newFEStopCommand() *cobra.Command {
 StatefulSet keeps (a scale-down), drop this FE's own entry from the cluster
 (ALTER SYSTEM DROP FOLLOWER|OBSERVER) through another FE, found through
 --peers. A restart, rolling update or eviction keeps it, and so does a pod
-whose fate cannot be read. Then stop the FE with bin/stop_fe.sh.`,
+whose fate cannot be read. Then stop the FE with bin/stop_fe.sh (with
+--grace, which Doris 2.0 and later take: SIGTERM instead of SIGKILL).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			// The entry goes first: once the FE stops, its container may end
 			// and this hook with it.
 			left := leaveIfLeaving(cmd, &flags, kubeconfig, namespace)
-			return errors.Join(left, stopDoris(cmd, "FE", filepath.Join(home, "bin", "stop_fe.sh")))
+			var args []string
+			if grace {
+				args = append(args, "--grace")
+			}
+			return errors.Join(left, stopDoris(cmd, "FE", filepath.Join(home, "bin", "stop_fe.sh"), args...))
 		},
 	}
 	flags.bind(cmd, 0)
 	cmd.Flags().StringVar(&home, "home", envOr("DORIS_HOME", "/opt/apache-doris/fe"), "the FE's home dir")
+	cmd.Flags().BoolVar(&grace, "grace", false, "stop with stop_fe.sh --grace (Doris 2.0 and later)")
 	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file (default: the pod's service account)")
 	cmd.Flags().StringVar(&namespace, "namespace", os.Getenv("POD_NAMESPACE"), "this pod's namespace")
 	bindLogToMain(cmd, true)

@@ -624,3 +624,25 @@ func TestWrapStart(t *testing.T) {
 	}
 	wantExit(t, runAgent(t, time.Minute, nil, "wrap-start", "--from", t.TempDir(), "--to", to), 1, "has no start_fe.sh")
 }
+
+// fe-stop --grace (Doris 2.0 and later) stops the FE with stop_fe.sh
+// --grace, SIGTERM instead of SIGKILL; without it, stop_fe.sh alone.
+func TestFEStopGrace(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{{nil, "\n"}, {[]string{"--grace"}, "--grace\n"}} {
+		home := t.TempDir()
+		if err := os.Mkdir(filepath.Join(home, "bin"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		script := "#!/bin/sh\necho \"$@\" >>" + filepath.Join(home, "stopped") + "\n"
+		if err := os.WriteFile(filepath.Join(home, "bin", "stop_fe.sh"), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		wantExit(t, runAgent(t, time.Minute, nil, append([]string{"fe-stop", "--home", home}, tt.args...)...), 0, "stopped the FE with")
+		if got, _ := os.ReadFile(filepath.Join(home, "stopped")); string(got) != tt.want {
+			t.Errorf("fe-stop %v ran stop_fe.sh with %q, want %q", tt.args, got, tt.want)
+		}
+	}
+}
