@@ -59,17 +59,11 @@ type Scanner struct {
 
 	changed chan struct{}
 	mu      sync.Mutex
-	queue   workqueue.TypedRateLimitingInterface[objectKey] // nil while not leading
-	objects map[objectKey]objectResults
+	queue   workqueue.TypedRateLimitingInterface[watch.Key] // nil while not leading
+	objects map[watch.Key]objectResults
 	dirty   map[string]bool // namespaces whose report changed; "" is the cluster report
-	watched map[schema.GroupVersionKind]bool
+	kinds   watch.Kinds
 	counts  map[string]counts // last written audit status, by kind/name
-}
-
-// objectKey identifies a scanned object.
-type objectKey struct {
-	gvk             schema.GroupVersionKind
-	namespace, name string
 }
 
 // NeedLeaderElection is false: the scanner elects itself with its own
@@ -91,7 +85,6 @@ func (s *Scanner) init() {
 	defer s.mu.Unlock()
 	if s.changed == nil {
 		s.changed = make(chan struct{}, 1)
-		s.watched = map[schema.GroupVersionKind]bool{}
 	}
 }
 
@@ -125,9 +118,9 @@ func (s *Scanner) Start(ctx context.Context) error {
 // lead scans until ctx ends (leadership lost or shutdown).
 func (s *Scanner) lead(ctx context.Context) {
 	s.Log.Info("scanning existing objects", "lease", s.Namespace+"/"+s.LeaseName)
-	queue := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[objectKey]())
+	queue := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[watch.Key]())
 	s.mu.Lock()
-	s.queue, s.objects, s.dirty, s.counts = queue, map[objectKey]objectResults{}, map[string]bool{}, map[string]counts{}
+	s.queue, s.objects, s.dirty, s.counts = queue, map[watch.Key]objectResults{}, map[string]bool{}, map[string]counts{}
 	s.mu.Unlock()
 	defer func() {
 		queue.ShutDown()
@@ -184,9 +177,9 @@ func (s *Scanner) fullScan(ctx context.Context) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for key := range s.objects {
-		if !slices.Contains(kinds, key.gvk) {
+		if !slices.Contains(kinds, key.GVK) {
 			delete(s.objects, key)
-			s.dirty[key.namespace] = true
+			s.dirty[key.Namespace] = true
 		}
 	}
 }
@@ -200,22 +193,10 @@ func Kinds(engine *policies.Engine, mapper meta.RESTMapper) []schema.GroupVersio
 
 // watch makes sure changes to objects of gvk are scanned as they happen.
 func (s *Scanner) watch(ctx context.Context, gvk schema.GroupVersionKind) error {
-	s.mu.Lock()
-	watched := s.watched[gvk]
-	s.mu.Unlock()
-	if watched {
-		return nil
-	}
 	if err := s.mayWatch(ctx, gvk); err != nil {
 		return err
 	}
-	if err := watch.Changes(ctx, s.Cache, gvk, syncTimeout, func(o *unstructured.Unstructured) { s.enqueue(gvk, o) }); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	s.watched[gvk] = true
-	s.mu.Unlock()
-	return nil
+	return s.kinds.Watch(ctx, s.Cache, gvk, syncTimeout, func(o *unstructured.Unstructured) { s.enqueue(gvk, o) })
 }
 
 // mayWatch asks the API server whether the server may list and watch the
@@ -249,37 +230,27 @@ func (s *Scanner) enqueue(gvk schema.GroupVersionKind, obj *unstructured.Unstruc
 	queue := s.queue
 	s.mu.Unlock()
 	if queue != nil {
-		queue.Add(objectKey{gvk: gvk, namespace: obj.GetNamespace(), name: obj.GetName()})
+		queue.Add(watch.KeyOf(gvk, obj))
 	}
 }
 
 // work evaluates queued objects until the queue shuts down.
-func (s *Scanner) work(ctx context.Context, queue workqueue.TypedRateLimitingInterface[objectKey]) {
-	for {
-		key, shutdown := queue.Get()
-		if shutdown {
-			return
-		}
-		if err := s.scan(ctx, key); err != nil {
-			s.Log.Error(err, "scanning an object failed; trying again", "kind", key.gvk.Kind, "namespace", key.namespace, "name", key.name)
-			queue.AddRateLimited(key)
-		} else {
-			queue.Forget(key)
-		}
-		queue.Done(key)
-	}
+func (s *Scanner) work(ctx context.Context, queue workqueue.TypedRateLimitingInterface[watch.Key]) {
+	watch.Work(queue, func(key watch.Key) error { return s.scan(ctx, key) }, func(key watch.Key, err error) {
+		s.Log.Error(err, "scanning an object failed; trying again", "kind", key.GVK.Kind, "namespace", key.Namespace, "name", key.Name)
+	})
 }
 
 // scan evaluates one object and records its results.
-func (s *Scanner) scan(ctx context.Context, key objectKey) error {
+func (s *Scanner) scan(ctx context.Context, key watch.Key) error {
 	obj := &unstructured.Unstructured{}
-	obj.SetGroupVersionKind(key.gvk)
-	err := s.Cache.Get(ctx, client.ObjectKey{Namespace: key.namespace, Name: key.name}, obj)
+	obj.SetGroupVersionKind(key.GVK)
+	err := s.Cache.Get(ctx, client.ObjectKey{Namespace: key.Namespace, Name: key.Name}, obj)
 	if apierrors.IsNotFound(err) {
 		s.mu.Lock()
 		if _, ok := s.objects[key]; ok {
 			delete(s.objects, key)
-			s.dirty[key.namespace] = true
+			s.dirty[key.Namespace] = true
 		}
 		s.mu.Unlock()
 		return nil
@@ -292,7 +263,7 @@ func (s *Scanner) scan(ctx context.Context, key objectKey) error {
 
 // record evaluates obj and keeps its results, marking its report changed
 // when they differ from the last ones.
-func (s *Scanner) record(ctx context.Context, key objectKey, obj *unstructured.Unstructured) error {
+func (s *Scanner) record(ctx context.Context, key watch.Key, obj *unstructured.Unstructured) error {
 	found, err := s.Engine.Audit(ctx, obj)
 	if err != nil {
 		return err
@@ -304,12 +275,12 @@ func (s *Scanner) record(ctx context.Context, key objectKey, obj *unstructured.U
 	if len(next.results) == 0 {
 		if _, ok := s.objects[key]; ok {
 			delete(s.objects, key)
-			s.dirty[key.namespace] = true
+			s.dirty[key.Namespace] = true
 		}
 		return nil
 	}
 	if !slices.EqualFunc(previous.results, next.results, Result.same) {
-		s.dirty[key.namespace] = true
+		s.dirty[key.Namespace] = true
 	}
 	s.objects[key] = next
 	return nil

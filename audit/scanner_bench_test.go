@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/doris-admission/doris-admission/policies"
+	"github.com/doris-admission/doris-admission/watch"
 )
 
 // scanObjects are n objects like a cluster's: Services with node ports and
@@ -44,7 +45,7 @@ func newBenchScanner(b *testing.B) *Scanner {
 	}
 	engine := policies.NewEngine(policies.OfflineConfig(nil))
 	engine.Load(builtin)
-	return &Scanner{Engine: engine, objects: map[objectKey]objectResults{}, dirty: map[string]bool{}}
+	return &Scanner{Engine: engine, objects: map[watch.Key]objectResults{}, dirty: map[string]bool{}}
 }
 
 // BenchmarkScan5000 evaluates 5,000 objects as a full scan does and reports
@@ -57,7 +58,7 @@ func BenchmarkScan5000(b *testing.B) {
 		runtime.GC()
 		runtime.ReadMemStats(&before)
 		for _, obj := range objects {
-			key := objectKey{gvk: obj.GroupVersionKind(), namespace: obj.GetNamespace(), name: obj.GetName()}
+			key := watch.KeyOf(obj.GroupVersionKind(), obj)
 			if err := s.record(context.Background(), key, obj); err != nil {
 				b.Fatal(err)
 			}

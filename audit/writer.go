@@ -30,8 +30,8 @@ func (s *Scanner) flush(ctx context.Context) {
 		byNamespace[namespace] = nil
 	}
 	for key, o := range s.objects {
-		if _, ok := byNamespace[key.namespace]; ok {
-			byNamespace[key.namespace] = append(byNamespace[key.namespace], o)
+		if _, ok := byNamespace[key.Namespace]; ok {
+			byNamespace[key.Namespace] = append(byNamespace[key.Namespace], o)
 		}
 	}
 	s.dirty = map[string]bool{}

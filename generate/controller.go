@@ -46,14 +46,9 @@ type Controller struct {
 	Log               logr.Logger
 
 	mu      sync.Mutex
-	queue   workqueue.TypedRateLimitingInterface[objectKey]
-	watched map[schema.GroupVersionKind]bool
+	queue   workqueue.TypedRateLimitingInterface[watch.Key]
+	kinds   watch.Kinds
 	changed chan struct{}
-}
-
-type objectKey struct {
-	gvk             schema.GroupVersionKind
-	namespace, name string
 }
 
 func (c *Controller) init() {
@@ -61,8 +56,7 @@ func (c *Controller) init() {
 	defer c.mu.Unlock()
 	if c.changed == nil {
 		c.changed = make(chan struct{}, 1)
-		c.watched = map[schema.GroupVersionKind]bool{}
-		c.queue = workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[objectKey]())
+		c.queue = workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[watch.Key]())
 	}
 }
 
@@ -115,50 +109,28 @@ func (c *Controller) watchAll(ctx context.Context) {
 
 // watch queues every change to an object of gvk.
 func (c *Controller) watch(ctx context.Context, gvk schema.GroupVersionKind) error {
-	c.mu.Lock()
-	watched := c.watched[gvk]
-	c.mu.Unlock()
-	if watched {
-		return nil
-	}
-	if err := watch.Changes(ctx, c.Cache, gvk, syncTimeout, func(o *unstructured.Unstructured) { c.enqueue(gvk, o) }); err != nil {
-		return err
-	}
-	c.mu.Lock()
-	c.watched[gvk] = true
-	c.mu.Unlock()
-	return nil
+	return c.kinds.Watch(ctx, c.Cache, gvk, syncTimeout, func(o *unstructured.Unstructured) { c.enqueue(gvk, o) })
 }
 
 func (c *Controller) enqueue(gvk schema.GroupVersionKind, obj *unstructured.Unstructured) {
 	if !slices.Contains(c.ExcludeNamespaces, obj.GetNamespace()) {
-		c.queue.Add(objectKey{gvk: gvk, namespace: obj.GetNamespace(), name: obj.GetName()})
+		c.queue.Add(watch.KeyOf(gvk, obj))
 	}
 }
 
 // work generates for queued objects until the queue shuts down; a failure is
 // retried with backoff.
 func (c *Controller) work(ctx context.Context) {
-	for {
-		key, shutdown := c.queue.Get()
-		if shutdown {
-			return
-		}
-		if err := c.generate(ctx, key); err != nil {
-			c.Log.Error(err, "generating failed; trying again", "kind", key.gvk.Kind, "namespace", key.namespace, "name", key.name)
-			c.queue.AddRateLimited(key)
-		} else {
-			c.queue.Forget(key)
-		}
-		c.queue.Done(key)
-	}
+	watch.Work(c.queue, func(key watch.Key) error { return c.generate(ctx, key) }, func(key watch.Key, err error) {
+		c.Log.Error(err, "generating failed; trying again", "kind", key.GVK.Kind, "namespace", key.Namespace, "name", key.Name)
+	})
 }
 
 // generate creates what the policies generate for one object, if missing.
-func (c *Controller) generate(ctx context.Context, key objectKey) error {
+func (c *Controller) generate(ctx context.Context, key watch.Key) error {
 	obj := &unstructured.Unstructured{}
-	obj.SetGroupVersionKind(key.gvk)
-	err := c.Cache.Get(ctx, client.ObjectKey{Namespace: key.namespace, Name: key.name}, obj)
+	obj.SetGroupVersionKind(key.GVK)
+	err := c.Cache.Get(ctx, client.ObjectKey{Namespace: key.Namespace, Name: key.Name}, obj)
 	if apierrors.IsNotFound(err) || err == nil && obj.GetDeletionTimestamp() != nil {
 		return nil
 	}
@@ -169,7 +141,7 @@ func (c *Controller) generate(ctx context.Context, key objectKey) error {
 	for _, err := range errs {
 		// A policy that cannot be evaluated on this object will not do better
 		// on a retry: report it, as the audit does.
-		c.Log.Error(err, "a generating policy failed on this object", "kind", key.gvk.Kind, "namespace", key.namespace, "name", key.name)
+		c.Log.Error(err, "a generating policy failed on this object", "kind", key.GVK.Kind, "namespace", key.Namespace, "name", key.Name)
 	}
 	var failed []error
 	for _, g := range generated {

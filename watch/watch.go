@@ -7,11 +7,13 @@ package watch
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 )
 
@@ -58,4 +60,59 @@ func Existing(ctx context.Context, c cache.Cache, gvk schema.GroupVersionKind, e
 		each(&list.Items[i])
 	}
 	return nil
+}
+
+// Key names one object of a kind.
+type Key struct {
+	GVK             schema.GroupVersionKind
+	Namespace, Name string
+}
+
+// KeyOf is the Key of obj, an object of gvk.
+func KeyOf(gvk schema.GroupVersionKind, obj *unstructured.Unstructured) Key {
+	return Key{GVK: gvk, Namespace: obj.GetNamespace(), Name: obj.GetName()}
+}
+
+// Kinds remembers which kinds are watched, so that each is watched once.
+type Kinds struct {
+	mu      sync.Mutex
+	watched map[schema.GroupVersionKind]bool
+}
+
+// Watch is Changes, once per kind.
+func (k *Kinds) Watch(ctx context.Context, c cache.Cache, gvk schema.GroupVersionKind, timeout time.Duration, onChange func(*unstructured.Unstructured)) error {
+	k.mu.Lock()
+	watched := k.watched[gvk]
+	k.mu.Unlock()
+	if watched {
+		return nil
+	}
+	if err := Changes(ctx, c, gvk, timeout, onChange); err != nil {
+		return err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.watched == nil {
+		k.watched = map[schema.GroupVersionKind]bool{}
+	}
+	k.watched[gvk] = true
+	return nil
+}
+
+// Work hands each key of queue to handle until the queue shuts down; a key
+// whose handling fails goes to failed and is tried again with backoff.
+func Work(queue workqueue.TypedRateLimitingInterface[Key], handle func(Key) error, failed func(Key, error)) {
+	for {
+		key, shutdown := queue.Get()
+		if shutdown {
+			return
+		}
+		if err := handle(key); err != nil {
+			failed(key, err)
+			queue.AddRateLimited(key)
+		} else {
+			queue.Forget(key)
+		}
+		queue.Done(key)
+	}
 }

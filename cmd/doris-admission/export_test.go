@@ -55,12 +55,12 @@ func TestPolicyExportBuiltinExplainsWhatItCannotExport(t *testing.T) {
 	}
 	// The policies that call only the pure functions are exported, with
 	// them inlined.
-	for _, name := range []string{"doris-agent", "doris-conf", "doris-grace-period", "doris-hooks", "doris-probes"} {
+	for _, name := range []string{"doris-agent", "doris-conf", "doris-fe-start", "doris-grace-period", "doris-hooks", "doris-probes"} {
 		if want := "kind: MutatingAdmissionPolicy\nmetadata:\n  name: " + name + "\n"; !strings.Contains(string(out), want) {
 			t.Errorf("the export lacks %s:\n%s", name, out)
 		}
 	}
-	if !strings.Contains(string(out), "# Note: the calls of doris-admission's dorisRole and dorisContainer are inlined") {
+	if !strings.Contains(string(out), "# MutatingPolicy doris-agent (built-in)\n# Note: the calls of doris-admission's dorisContainer and dorisRole are inlined") {
 		t.Errorf("the export does not say what it inlined:\n%s", out)
 	}
 }
