@@ -100,9 +100,6 @@ func (e *Engine) auditValidating(ctx context.Context, c *compiled, req *Request)
 func (e *Engine) auditMutating(ctx context.Context, c *compiled, req *Request) (AuditResult, bool) {
 	var versioned *admission.VersionedAttributes
 	result := AuditResult{Policy: c.Name(), Kind: c.Kind(), Origin: c.Origin, Rule: "mutations"}
-	if len(c.patchers) == 0 {
-		return result, false
-	}
 	if ok, _, err := e.match(c, req, &versioned); err != nil || !ok {
 		return result, false
 	}

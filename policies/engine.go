@@ -84,8 +84,13 @@ type Engine struct {
 
 // policySet is the enforced policies, in evaluation order.
 type policySet struct {
+	// mutating are the policies that change objects at admission; a policy
+	// that only generates is not among them.
 	mutating   []*compiled
 	validating []*compiled
+	// generating are the policies with spec.generate, evaluated after
+	// admission (generate.go).
+	generating []*compiled
 	// mutatingResources and validatingResources are the resources some
 	// policy of each list may match, so a request no policy can match is
 	// answered without looking at any.
@@ -151,9 +156,15 @@ func (e *Engine) Load(policies []Policy) []Loaded {
 			c = compile(p, e.envSet, e.checker)
 		}
 		byKey[key] = c
-		if p.Mutating != nil {
-			next.mutating = append(next.mutating, c)
-		} else {
+		switch {
+		case p.Mutating != nil:
+			if len(c.generators) > 0 {
+				next.generating = append(next.generating, c)
+			}
+			if len(c.patchers) > 0 || len(c.generators) == 0 {
+				next.mutating = append(next.mutating, c)
+			}
+		default:
 			next.validating = append(next.validating, c)
 		}
 		loaded = append(loaded, Loaded{Policy: p, Problems: c.problems, Costs: c.costs, Resources: resourcesOf(p)})
@@ -257,8 +268,7 @@ func (e *Engine) Check(p Policy) []ExpressionError {
 // also send the resources that are validated when mutating.
 func (e *Engine) Rules() (mutating, validating []admissionregistrationv1.RuleWithOperations) {
 	set := e.current.Load()
-	patching := slices.DeleteFunc(slices.Clone(set.mutating), func(c *compiled) bool { return len(c.patchers) == 0 })
-	mutating, validating = unionRules(patching), unionRules(set.validating)
+	mutating, validating = unionRules(set.mutating), unionRules(set.validating)
 	for _, rule := range validating {
 		if coversServices(rule.Rule) && !slices.ContainsFunc(mutating, func(r admissionregistrationv1.RuleWithOperations) bool { return equality.Semantic.DeepEqual(r, rule) }) {
 			mutating = append(mutating, rule)
@@ -270,13 +280,7 @@ func (e *Engine) Rules() (mutating, validating []admissionregistrationv1.RuleWit
 // GeneratingRules are the rules of the mutating policies that generate
 // objects: the objects to watch for generation.
 func (e *Engine) GeneratingRules() []admissionregistrationv1.RuleWithOperations {
-	var generating []*compiled
-	for _, c := range e.current.Load().mutating {
-		if len(c.generators) > 0 {
-			generating = append(generating, c)
-		}
-	}
-	return unionRules(generating)
+	return unionRules(e.current.Load().generating)
 }
 
 // RuleKinds are the distinct kinds rules name exactly; wildcard rules and

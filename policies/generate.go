@@ -46,10 +46,7 @@ func (e *Engine) Generate(ctx context.Context, obj *unstructured.Unstructured) (
 	if err != nil {
 		return nil, []error{err}
 	}
-	for _, c := range set.mutating {
-		if c.generators == nil {
-			continue
-		}
+	for _, c := range set.generating {
 		var versioned *admission.VersionedAttributes
 		ok, gvr, err := e.match(c, req, &versioned)
 		if err == nil && ok {

@@ -154,13 +154,19 @@ func feRegister(t *testing.T, fe *fakefe.FE, ip, stateFile string, env ...string
 
 // beHome is a BE home whose bin/stop_be.sh writes its arguments to stopped.
 func beHome(t *testing.T) string {
+	return stopHome(t, "stop_be.sh")
+}
+
+// stopHome is a Doris home whose bin/<script> writes its arguments to the
+// file stopped.
+func stopHome(t *testing.T, script string) string {
 	t.Helper()
 	home := t.TempDir()
 	if err := os.Mkdir(filepath.Join(home, "bin"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	script := "#!/bin/sh\necho \"$@\" >>" + filepath.Join(home, "stopped") + "\n"
-	if err := os.WriteFile(filepath.Join(home, "bin", "stop_be.sh"), []byte(script), 0o755); err != nil {
+	text := "#!/bin/sh\necho \"$@\" >>" + filepath.Join(home, "stopped") + "\n"
+	if err := os.WriteFile(filepath.Join(home, "bin", script), []byte(text), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	return home
@@ -632,14 +638,7 @@ func TestFEStopGrace(t *testing.T) {
 		args []string
 		want string
 	}{{nil, "\n"}, {[]string{"--grace"}, "--grace\n"}} {
-		home := t.TempDir()
-		if err := os.Mkdir(filepath.Join(home, "bin"), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		script := "#!/bin/sh\necho \"$@\" >>" + filepath.Join(home, "stopped") + "\n"
-		if err := os.WriteFile(filepath.Join(home, "bin", "stop_fe.sh"), []byte(script), 0o755); err != nil {
-			t.Fatal(err)
-		}
+		home := stopHome(t, "stop_fe.sh")
 		wantExit(t, runAgent(t, time.Minute, nil, append([]string{"fe-stop", "--home", home}, tt.args...)...), 0, "stopped the FE with")
 		if got, _ := os.ReadFile(filepath.Join(home, "stopped")); string(got) != tt.want {
 			t.Errorf("fe-stop %v ran stop_fe.sh with %q, want %q", tt.args, got, tt.want)
