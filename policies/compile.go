@@ -145,12 +145,9 @@ func (c *compiled) compileMutating(p *v1alpha1.MutatingPolicy, envSet *environme
 	patchOpts := opts
 	patchOpts.HasPatchTypes = true
 	c.problems = append(c.problems, checkPatchTypes(spec.Mutations)...)
-	for i, g := range spec.Generate {
-		generator := budgetedCondition{compiler.CompileCondition([]plugincel.ExpressionAccessor{generatorExpression(g.Expression)}, opts, environment.StoredExpressions)}
-		for _, err := range generator.CompilationErrors() {
-			c.problems = append(c.problems, ExpressionError{Field: fmt.Sprintf("spec.generate[%d].expression", i), Message: err.Error()})
-		}
-		c.generators = append(c.generators, generator)
+	// Their errors are reported by the type checker, with the other expressions'.
+	for _, g := range spec.Generate {
+		c.generators = append(c.generators, budgetedCondition{compiler.CompileCondition([]plugincel.ExpressionAccessor{generatorExpression(g.Expression)}, opts, environment.StoredExpressions)})
 	}
 	for _, m := range mutationExpressions(spec.Mutations) {
 		evaluator := budgetedMutation{compiler.CompileMutatingEvaluator(m.accessor, patchOpts, environment.StoredExpressions)}

@@ -57,7 +57,7 @@ func TestGenerateMakesOwnedObjects(t *testing.T) {
 // A generate expression that does not give an object is reported with the
 // policy and what is wrong, and generates nothing.
 func TestGenerateReportsWhatIsNotAnObject(t *testing.T) {
-	for _, expression := range []string{"'a string'", "{'kind': 'Service'}", "object.spec.missing.field"} {
+	for _, expression := range []string{"'a string'", "{'kind': 'Service'}", "object.metadata.labels['absent']"} {
 		e, loaded := load(t, strings.Replace(generatingPolicy, "expression: 'null'", "expression: \""+expression+"\"", 1))
 		if len(loaded[0].Problems) != 0 {
 			t.Fatalf("%s: %v", expression, loaded[0].Problems)
@@ -73,10 +73,13 @@ func TestGenerateReportsWhatIsNotAnObject(t *testing.T) {
 	}
 }
 
-// A generate expression that does not compile is a load problem.
+// A generate expression that does not compile, or reads a field the
+// matched kind does not have, is a load problem.
 func TestGenerateCompileErrorsAreLoadProblems(t *testing.T) {
-	_, loaded := load(t, strings.Replace(generatingPolicy, "expression: 'null'", "expression: 'object.spec.'", 1))
-	if len(loaded[0].Problems) == 0 || !strings.Contains(loaded[0].Problems[0].Field, "spec.generate[1]") {
-		t.Errorf("problems %+v, want one at spec.generate[1]", loaded[0].Problems)
+	for expression, want := range map[string]string{"object.spec.": "Syntax error", "object.spec.selectr": "undefined field 'selectr'"} {
+		_, loaded := load(t, strings.Replace(generatingPolicy, "expression: 'null'", "expression: '"+expression+"'", 1))
+		if len(loaded[0].Problems) != 1 || loaded[0].Problems[0].Field != "spec.generate[1].expression" || !strings.Contains(loaded[0].Problems[0].Message, want) {
+			t.Errorf("%s: problems %+v, want one at spec.generate[1].expression saying %q", expression, loaded[0].Problems, want)
+		}
 	}
 }

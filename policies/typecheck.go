@@ -299,7 +299,11 @@ func expressionsOf(p Policy) []fieldExpression {
 		out = append(out, fieldExpression{field: fmt.Sprintf("spec.matchConditions[%d].expression", i), accessor: (*matchconditions.MatchCondition)(&conditions[i])})
 	}
 	if p.Mutating != nil {
-		return append(out, mutationExpressions(p.Mutating.Spec.Mutations)...)
+		out = append(out, mutationExpressions(p.Mutating.Spec.Mutations)...)
+		for i, g := range p.Mutating.Spec.Generate {
+			out = append(out, fieldExpression{field: fmt.Sprintf("spec.generate[%d].expression", i), accessor: generatorExpression(g.Expression)})
+		}
+		return out
 	}
 	for i, v := range p.Validating.Spec.Validations {
 		out = append(out, fieldExpression{field: fmt.Sprintf("spec.validations[%d].expression", i), accessor: &validating.ValidationCondition{Expression: v.Expression}})
