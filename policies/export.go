@@ -114,13 +114,16 @@ func Export(policies []Policy) []Exported {
 	for _, p := range sorted {
 		e := Exported{Policy: p}
 		var reasons []string
+		// A native policy has no spec.generate: what is exported, and
+		// checked, is the policy without it.
+		plain := withoutGenerate(p)
 		// The policy's own mistakes are found on the policy as written,
 		// with the pure functions declared: with them undeclared, what
 		// reads their results fails to compile too.
-		calls, compileProblems := plainCompile(p, pureDeclaredEnvSet())
-		native, inlined := inlinePolicy(p)
+		calls, compileProblems := plainCompile(plain, pureDeclaredEnvSet())
+		native, inlined := inlinePolicy(plain)
 		blocking := slices.Concat(calls, inlined.blocked)
-		order := fieldOrder(p)
+		order := fieldOrder(plain)
 		slices.SortStableFunc(blocking, func(a, b libraryCall) int { return order[a.field] - order[b.field] })
 		e.Calls = callNames(blocking)
 		if len(blocking) > 0 {
@@ -139,7 +142,7 @@ func Export(policies []Policy) []Exported {
 		if len(reasons) == 0 && len(compileProblems) == 0 {
 			// The typed check finds what the plain compile cannot: fields
 			// the matched kinds do not have; again the policy's own first.
-			compileProblems = checker.Check(p)
+			compileProblems = checker.Check(plain)
 			if len(compileProblems) == 0 && len(inlined.functions) > 0 {
 				if problems := checker.Check(native); len(problems) > 0 {
 					reasons = append(reasons, inliningReason(inlined.functions, nil, problems))
@@ -174,6 +177,17 @@ func Export(policies []Policy) []Exported {
 		out = append(out, e)
 	}
 	return out
+}
+
+// withoutGenerate is p without spec.generate.
+func withoutGenerate(p Policy) Policy {
+	if p.Mutating == nil || len(p.Mutating.Spec.Generate) == 0 {
+		return p
+	}
+	mutating := p.Mutating.DeepCopy()
+	mutating.Spec.Generate = nil
+	p.Mutating = mutating
+	return p
 }
 
 // libraryCall is one call of a doris-admission CEL function.

@@ -21,19 +21,12 @@ import (
 // that is not among them is taken to exist with only the label the API
 // server puts on every namespace.
 func OfflineConfig(docs []Document) Config {
-	mapper := schema.BuiltinRESTMapper()
 	namespaces := map[string]*corev1.Namespace{}
 	nodePorts := inventory.NewNodePorts()
-	var objects Objects
-	for _, doc := range docs {
-		obj := doc.Object.DeepCopy()
-		gvk := obj.GroupVersionKind()
-		if mapping, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version); err == nil && mapping.Scope.Name() == meta.RESTScopeNameNamespace && obj.GetNamespace() == "" {
-			obj.SetNamespace("default") // where kubectl would create it
-		}
-		objects = append(objects, obj)
+	objects := OfflineObjects(docs)
+	for _, obj := range objects {
 		ns := &corev1.Namespace{}
-		if gvk == corev1.SchemeGroupVersion.WithKind("Namespace") && runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, ns) == nil {
+		if obj.GroupVersionKind() == corev1.SchemeGroupVersion.WithKind("Namespace") && runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, ns) == nil {
 			namespaces[ns.Name] = ns
 		}
 	}
@@ -41,12 +34,29 @@ func OfflineConfig(docs []Document) Config {
 	// order, as kubectl apply would create them.
 	nodePorts.MarkSynced()
 	return Config{
-		Mapper:     mapper,
+		Mapper:     schema.BuiltinRESTMapper(),
 		Schemas:    &schema.Builtin{},
 		Namespaces: offlineNamespaces(namespaces),
 		Objects:    objects,
 		NodePorts:  nodePorts,
 	}
+}
+
+// OfflineObjects are copies of the documents' objects as the cluster would
+// hold them: a namespaced object without a namespace is in "default", where
+// kubectl would create it.
+func OfflineObjects(docs []Document) Objects {
+	mapper := schema.BuiltinRESTMapper()
+	objects := make(Objects, len(docs))
+	for i, doc := range docs {
+		obj := doc.Object.DeepCopy()
+		gvk := obj.GroupVersionKind()
+		if mapping, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version); err == nil && mapping.Scope.Name() == meta.RESTScopeNameNamespace && obj.GetNamespace() == "" {
+			obj.SetNamespace("default")
+		}
+		objects[i] = obj
+	}
+	return objects
 }
 
 // offlineNamespaces is a NamespaceLister over the given namespaces that

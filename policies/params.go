@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -156,6 +157,23 @@ func (o Objects) List(_ context.Context, kind schema.GroupVersionKind, namespace
 		}
 	}
 	return out, nil
+}
+
+// Missing keeps the generated objects that none of o is (same group, kind,
+// namespace and name): what the generate controller would create in a
+// cluster that holds o, which never touches an object that exists.
+func (o Objects) Missing(generated []Generated) []Generated {
+	var out []Generated
+	for _, g := range generated {
+		exists := slices.ContainsFunc(o, func(obj *unstructured.Unstructured) bool {
+			return obj.GroupVersionKind().GroupKind() == g.Object.GroupVersionKind().GroupKind() &&
+				obj.GetNamespace() == g.Object.GetNamespace() && obj.GetName() == g.Object.GetName()
+		})
+		if !exists {
+			out = append(out, g)
+		}
+	}
+	return out
 }
 
 // clusterObjects lets the CEL functions of ./library read the objects the

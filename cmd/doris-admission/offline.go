@@ -68,8 +68,11 @@ func (p policySources) load(namespace string, stdin io.Reader) ([]policies.Polic
 type offlineRun struct {
 	engine *policies.Engine
 	docs   []policies.Document
-	stderr io.Writer
-	failed bool
+	// cluster is what the cluster would hold: the documents, the --params
+	// objects and what was generated so far.
+	cluster policies.Objects
+	stderr  io.Writer
+	failed  bool
 }
 
 // newOfflineRun reads the policies and the documents, reporting on stderr
@@ -98,6 +101,7 @@ func newOfflineRun(opts offlineOptions, stdin io.Reader, stderr io.Writer) (*off
 	cluster := append(slices.Clone(params), run.docs...)
 	cluster = append(cluster, policies.NamespacesFor(cluster, opts.namespaceLabels)...)
 	run.engine = policies.NewEngine(policies.OfflineConfig(cluster))
+	run.cluster = policies.OfflineObjects(cluster)
 	for _, doc := range params {
 		run.engine.Admitted(doc.Object, 0) // its node ports are taken
 	}

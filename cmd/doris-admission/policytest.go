@@ -19,8 +19,8 @@ func newPolicyTestCommand() *cobra.Command {
 		Long: `Run the test suites under each path, offline, on the engine the webhook uses.
 A suite is a YAML document of kind PolicyTest that names policies, resources,
 objects the cluster holds (parameters, Namespaces) and, per case, the outcome:
-allowed or denied, with which messages and warnings, and for mutations the
-expected object or a JSON patch. Paths in a suite are relative to its file.
+allowed or denied, with which messages and warnings, for mutations the
+expected object or a JSON patch, and the objects generating policies create. Paths in a suite are relative to its file.
 
   apiVersion: ` + policytest.APIVersion + `
   kind: ` + policytest.Kind + `
@@ -45,7 +45,7 @@ case fails or a suite cannot be read.`,
 			return runPolicyTests(cmd, args, update)
 		},
 	}
-	cmd.Flags().BoolVar(&update, "update", false, "write each case's expect.mutated file with the object the policies made, instead of comparing")
+	cmd.Flags().BoolVar(&update, "update", false, "rewrite each case's expect.mutated and expect.generated files that differ with what the policies made, instead of failing")
 	return cmd
 }
 

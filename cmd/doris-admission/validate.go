@@ -118,7 +118,7 @@ func (r *offlineRun) validate(ctx context.Context, out io.Writer, format string)
 			continue
 		}
 		obj := doc.Object
-		mutated := r.mutateRequest(ctx, doc, req)
+		mutated, _ := r.mutateRequest(ctx, doc, req)
 		if mutated != nil {
 			// The API server validates the object the mutations made.
 			obj = mutated

@@ -3,6 +3,7 @@ package policytest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -77,23 +78,31 @@ func Admit(ctx context.Context, e *policies.Engine, obj, old *unstructured.Unstr
 // whole, with one result that says why. With update, a case whose mutated
 // object differs from its expect.mutated file rewrites the file instead.
 func (s *Suite) Run(ctx context.Context, update bool) []Result {
-	engine, resources, err := s.engine()
+	run, err := s.start()
 	if err != nil {
 		return []Result{{Suite: s.Name(), Case: "(loading the suite)", Failures: []string{err.Error()}}}
 	}
 	results := make([]Result, len(s.Cases))
 	for i, c := range s.Cases {
-		results[i] = Result{Suite: s.Name(), Case: c.Name, Failures: s.runCase(ctx, engine, resources, c, update)}
+		results[i] = Result{Suite: s.Name(), Case: c.Name, Failures: s.runCase(ctx, run, c, update)}
 	}
 	return results
 }
 
-// engine loads the suite's policies into an engine that sees the suite's
+// suiteRun is a suite's engine and what it runs on.
+type suiteRun struct {
+	engine    *policies.Engine
+	resources []policies.Document
+	// cluster is every object the suite has: resources and cluster files.
+	cluster policies.Objects
+}
+
+// start loads the suite's policies into an engine that sees the suite's
 // resources and cluster objects as the cluster's.
-func (s *Suite) engine() (*policies.Engine, []policies.Document, error) {
+func (s *Suite) start() (*suiteRun, error) {
 	loaded, resources, cluster, err := s.load()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	all := append(slices.Clone(cluster), resources...)
 	all = append(all, policies.NamespacesFor(all, s.NamespaceLabels)...)
@@ -105,17 +114,18 @@ func (s *Suite) engine() (*policies.Engine, []policies.Document, error) {
 		}
 	}
 	if len(problems) > 0 {
-		return nil, nil, fmt.Errorf("policies that do not compile (run doris-admission policy lint on them):\n  %s", strings.Join(problems, "\n  "))
+		return nil, fmt.Errorf("policies that do not compile (run doris-admission policy lint on them):\n  %s", strings.Join(problems, "\n  "))
 	}
 	for _, doc := range cluster {
 		engine.Admitted(doc.Object, 0)
 	}
-	return engine, resources, nil
+	return &suiteRun{engine: engine, resources: resources, cluster: policies.OfflineObjects(all)}, nil
 }
 
 // runCase returns how the outcome of c differs from what it expects.
-func (s *Suite) runCase(ctx context.Context, e *policies.Engine, resources []policies.Document, c Case, update bool) []string {
-	obj, err := findResource(resources, c.Resource)
+func (s *Suite) runCase(ctx context.Context, run *suiteRun, c Case, update bool) []string {
+	e := run.engine
+	obj, err := findResource(run.resources, c.Resource)
 	if err != nil {
 		return []string{err.Error()}
 	}
@@ -143,6 +153,11 @@ func (s *Suite) runCase(ctx context.Context, e *policies.Engine, resources []pol
 	if failure := s.checkMutation(c.Expect, obj, got.Mutated, update); failure != "" {
 		failures = append(failures, failure)
 	}
+	if c.Expect.Generated != "" {
+		if failure := s.checkGenerated(ctx, run, c.Expect.Generated, got, update); failure != "" {
+			failures = append(failures, failure)
+		}
+	}
 	if diff, err := Reapply(ctx, e, got.Mutated, old); err != nil || diff != "" {
 		failures = append(failures, fmt.Sprintf("mutating the mutated object again changes it, so a reinvocation would too; make the mutation add only what is missing (- once, + twice):\n%s%v", diff, errOrNil(err)))
 	}
@@ -169,7 +184,7 @@ func (s *Suite) checkMutation(expect Expect, obj, mutated *unstructured.Unstruct
 		want = obj
 	case expect.Mutated != "":
 		if update {
-			return s.writeObject(expect.Mutated, mutated)
+			return s.writeObjects(expect.Mutated, mutated)
 		}
 		if want, err = s.readObject(expect.Mutated); err != nil {
 			return fmt.Sprintf("mutated: %v (policy test --update writes it)", err)
@@ -187,14 +202,45 @@ func (s *Suite) checkMutation(expect Expect, obj, mutated *unstructured.Unstruct
 	return ""
 }
 
-// writeObject writes obj as YAML to a file of the suite; it returns what went wrong, if anything.
-func (s *Suite) writeObject(file string, obj *unstructured.Unstructured) string {
-	data, err := yaml.Marshal(obj.Object)
+// checkGenerated compares what the generating policies create beside the
+// admitted object with the objects of file; with update it writes them there.
+func (s *Suite) checkGenerated(ctx context.Context, run *suiteRun, file string, got *Outcome, update bool) string {
+	var generated []*unstructured.Unstructured
+	if got.Allowed {
+		objs, errs := run.engine.Generate(ctx, got.Mutated)
+		if len(errs) > 0 {
+			return fmt.Sprintf("generated: %v", errors.Join(errs...))
+		}
+		for _, g := range run.cluster.Missing(objs) {
+			generated = append(generated, g.Object)
+		}
+	}
+	docs, err := policies.ReadDocuments(s.path(file), nil)
+	var want []*unstructured.Unstructured
+	for _, doc := range docs {
+		want = append(want, doc.Object)
+	}
+	diff := documentsDiff(want, generated)
+	switch {
+	case update && (err != nil || diff != ""):
+		return s.writeObjects(file, generated...)
+	case err != nil:
+		return fmt.Sprintf("generated: %v (policy test --update writes it)", err)
+	case diff != "":
+		return "the generated objects differ (- want, + got):\n" + diff
+	}
+	return ""
+}
+
+// writeObjects writes objs as YAML documents to a file of the suite; it
+// returns what went wrong, if anything.
+func (s *Suite) writeObjects(file string, objs ...*unstructured.Unstructured) string {
+	text, err := documentsYAML(objs)
 	if err == nil {
-		err = os.WriteFile(s.path(file), data, 0o644)
+		err = os.WriteFile(s.path(file), []byte(text), 0o644)
 	}
 	if err != nil {
-		return fmt.Sprintf("mutated: writing %s: %v", file, err)
+		return fmt.Sprintf("writing %s: %v", file, err)
 	}
 	return ""
 }
@@ -277,18 +323,37 @@ func applyPatch(obj *unstructured.Unstructured, patch []map[string]any) (*unstru
 
 // yamlDiff is a unified diff of two objects as YAML, "" when they are equal.
 func yamlDiff(want, got *unstructured.Unstructured) string {
-	a, errA := yaml.Marshal(want.Object)
-	b, errB := yaml.Marshal(got.Object)
+	return documentsDiff([]*unstructured.Unstructured{want}, []*unstructured.Unstructured{got})
+}
+
+// documentsDiff is a unified diff of two lists of objects as YAML
+// documents, "" when they are equal.
+func documentsDiff(want, got []*unstructured.Unstructured) string {
+	a, errA := documentsYAML(want)
+	b, errB := documentsYAML(got)
 	if errA != nil || errB != nil {
 		return fmt.Sprintf("cannot compare: %v %v", errA, errB)
 	}
-	if string(a) == string(b) {
+	if a == b {
 		return ""
 	}
 	diff, _ := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
-		A: difflib.SplitLines(string(a)), B: difflib.SplitLines(string(b)), FromFile: "want", ToFile: "got", Context: 2,
+		A: difflib.SplitLines(a), B: difflib.SplitLines(b), FromFile: "want", ToFile: "got", Context: 2,
 	})
 	return diff
+}
+
+// documentsYAML writes objs as YAML documents, separated by "---".
+func documentsYAML(objs []*unstructured.Unstructured) (string, error) {
+	docs := make([]string, len(objs))
+	for i, obj := range objs {
+		data, err := yaml.Marshal(obj.Object)
+		if err != nil {
+			return "", err
+		}
+		docs[i] = string(data)
+	}
+	return strings.Join(docs, "---\n"), nil
 }
 
 // errOrNil prints an error, or nothing for nil.

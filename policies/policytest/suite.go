@@ -77,6 +77,10 @@ type Expect struct {
 	Patch []map[string]any `json:"patch,omitempty"`
 	// Unchanged says no mutating policy may change the resource.
 	Unchanged bool `json:"unchanged,omitempty"`
+	// Generated is a file with the objects the generating policies must
+	// create beside the resource, those the suite's resources and cluster do
+	// not hold already; a file with no object says nothing is created.
+	Generated string `json:"generated,omitempty"`
 }
 
 // Name is the suite's name, or its file's when it has none.
