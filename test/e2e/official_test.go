@@ -84,6 +84,9 @@ spec:
 	for _, pod := range pods {
 		waitReady(t, ns, pod)
 	}
+	// Each BE's ID as at the first start: a BE dropped and added again
+	// would have lost its data to the others.
+	var placement string
 	members := func(why string) {
 		t.Helper()
 		conn, err := agent.Open(agent.Connection{Host: podIP(t, ns, "doris-fe-0"), Port: 9030, User: "root", Timeout: 5 * time.Second}, agent.NewLogger(io.Discard))
@@ -117,6 +120,15 @@ spec:
 			}
 			if err != nil || strings.Join(got, ",") != strings.Join(bes, ",") {
 				return fmt.Sprintf("%s: SHOW BACKENDS: %v %v, want %v", why, err, got, bes)
+			}
+			var ids []string
+			for _, b := range backends {
+				ids = append(ids, b.ID+"="+b.Host)
+			}
+			if now := strings.Join(ids, ","); placement == "" {
+				placement = now
+			} else if now != placement && len(backends) == 3 {
+				return fmt.Sprintf("%s: SHOW BACKENDS IDs: %s, want those of the first start: %s", why, now, placement)
 			}
 			return ""
 		})
