@@ -270,7 +270,7 @@ func (e *Engine) Rules() (mutating, validating []admissionregistrationv1.RuleWit
 	set := e.current.Load()
 	mutating, validating = unionRules(set.mutating), unionRules(set.validating)
 	for _, rule := range validating {
-		if coversServices(rule.Rule) && !slices.ContainsFunc(mutating, func(r admissionregistrationv1.RuleWithOperations) bool { return equality.Semantic.DeepEqual(r, rule) }) {
+		if rule, ok := validatedWhenMutating(rule); ok && !slices.ContainsFunc(mutating, func(r admissionregistrationv1.RuleWithOperations) bool { return equality.Semantic.DeepEqual(r, rule) }) {
 			mutating = append(mutating, rule)
 		}
 	}
@@ -303,6 +303,22 @@ func RuleKinds(mapper meta.RESTMapper, rules []admissionregistrationv1.RuleWithO
 		}
 	}
 	return out
+}
+
+// validatedWhenMutating is the part of a validating rule the mutating
+// webhook must send too: its CREATE and UPDATE of Services.
+func validatedWhenMutating(rule admissionregistrationv1.RuleWithOperations) (admissionregistrationv1.RuleWithOperations, bool) {
+	if !coversServices(rule.Rule) {
+		return rule, false
+	}
+	var operations []admissionregistrationv1.OperationType
+	for _, op := range []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update} {
+		if slices.Contains(rule.Operations, op) || slices.Contains(rule.Operations, admissionregistrationv1.OperationAll) {
+			operations = append(operations, op)
+		}
+	}
+	rule.Operations = operations
+	return rule, len(operations) > 0
 }
 
 // coversServices tells whether rule can match core v1 services.
@@ -372,9 +388,11 @@ func (e *Engine) Admitted(obj *unstructured.Unstructured, hold time.Duration) {
 // mutating webhooks but before the validating ones.
 var servicesResource = schema.GroupVersionResource{Version: "v1", Resource: "services"}
 
-// ValidatedWhenMutating tells the resources whose validating policies the
-// server runs in the mutating phase, so their messages come before the API
-// server's own allocation errors.
-func ValidatedWhenMutating(resource schema.GroupVersionResource) bool {
-	return resource == servicesResource
+// ValidatedWhenMutating tells the requests whose validating policies the
+// server runs in the mutating phase: CREATE and UPDATE of Services, so their
+// messages come before the API server's own node port allocation errors.
+// Every other operation on them (DELETE, CONNECT) is validated in the
+// validating phase, as any other request.
+func ValidatedWhenMutating(resource schema.GroupVersionResource, operation admissionregistrationv1.OperationType) bool {
+	return resource == servicesResource && (operation == admissionregistrationv1.Create || operation == admissionregistrationv1.Update)
 }

@@ -9,6 +9,7 @@ import (
 
 	"gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -39,7 +40,7 @@ func (m mutator) decide(ctx context.Context, req admission.Request) admission.Re
 		return policyFailed(err)
 	}
 	resp := admission.Allowed("")
-	validate := policies.ValidatedWhenMutating(schema.GroupVersionResource(req.Resource))
+	validate := policies.ValidatedWhenMutating(schema.GroupVersionResource(req.Resource), admissionregistrationv1.OperationType(req.Operation))
 	if res.Object == nil {
 		if validate {
 			// The object is the request's, decoded already.

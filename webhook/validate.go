@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -24,7 +25,7 @@ func (v validator) decide(ctx context.Context, req admission.Request) admission.
 	if policies.IsPolicy(schema.GroupVersionKind(req.Kind)) && req.Operation != admissionv1.Delete {
 		return v.checkPolicy(req)
 	}
-	if policies.ValidatedWhenMutating(schema.GroupVersionResource(req.Resource)) {
+	if policies.ValidatedWhenMutating(schema.GroupVersionResource(req.Resource), admissionregistrationv1.OperationType(req.Operation)) {
 		return admission.Allowed("validated in the mutating phase")
 	}
 	r, err := policies.RequestFromAdmission(&req.AdmissionRequest)
