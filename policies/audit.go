@@ -71,10 +71,19 @@ func (e *Engine) auditValidating(ctx context.Context, c *compiled, req *Request)
 	if ok, _, err := e.match(c, req, &versioned); err != nil || !ok {
 		return nil
 	}
-	violations, _, err := e.validateWith(WithRequestBudget(ctx), c, req, &versioned)
+	violations, ignored, _, err := e.validateWith(WithRequestBudget(ctx), c, req, &versioned)
 	if err != nil {
 		base.Result, base.Message = ResultError, err.Error()
 		return []AuditResult{base}
+	}
+	if len(ignored) > 0 {
+		// What admission lets through unchecked is an error to the audit.
+		out := make([]AuditResult, len(ignored))
+		for i, v := range ignored {
+			out[i] = base
+			out[i].Result, out[i].Message = ResultError, v.Message
+		}
+		return out
 	}
 	if len(violations) == 0 {
 		base.Result, base.Message = ResultPass, "passes every validation"

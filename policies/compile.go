@@ -58,6 +58,9 @@ type compiled struct {
 	conditions matchconditions.Matcher
 	patchers   []patch.Patcher
 	compiler   *plugincel.CompositedCompiler
+	// broken is why the policy's CEL environment did not build: every
+	// evaluation of the policy fails with it, per its failurePolicy.
+	broken error
 	// reads is what the mutating policy's expressions may read of the
 	// object, which decides whether a later change reinvokes it.
 	reads *objectReads
@@ -98,7 +101,7 @@ func (c *compiled) compileValidating(p *v1alpha1.ValidatingPolicy, envSet *envir
 	messageOpts := plugincel.OptionalVariableDeclarations{HasParams: spec.ParamKind != nil}
 	compiler, err := plugincel.NewCompositedCompiler(envSet)
 	if err != nil {
-		c.validator = validating.NewValidator(nil, nil, nil, nil, &c.failure, fmt.Errorf("building the CEL environment: %w", err))
+		c.breaks(err)
 		return
 	}
 	compiler.CompileAndStoreVariables(variableAccessors(spec.Variables), opts, environment.StoredExpressions)
@@ -132,7 +135,7 @@ func (c *compiled) compileMutating(p *v1alpha1.MutatingPolicy, envSet *environme
 	opts := plugincel.OptionalVariableDeclarations{HasParams: spec.ParamKind != nil, HasAuthorizer: true}
 	compiler, err := plugincel.NewCompositedCompiler(envSet)
 	if err != nil {
-		c.problems = append(c.problems, ExpressionError{Field: "spec", Message: fmt.Sprintf("building the CEL environment: %v", err)})
+		c.breaks(err)
 		return
 	}
 	c.compiler = compiler
@@ -157,6 +160,13 @@ func (c *compiled) compileMutating(p *v1alpha1.MutatingPolicy, envSet *environme
 			c.patchers = append(c.patchers, patch.NewApplyConfigurationPatcher(evaluator))
 		}
 	}
+}
+
+// breaks records that the policy's CEL environment did not build: a load
+// problem, and the error of every evaluation.
+func (c *compiled) breaks(err error) {
+	c.broken = fmt.Errorf("building the CEL environment: %w", err)
+	c.problems = append(c.problems, ExpressionError{Field: "spec", Message: c.broken.Error()})
 }
 
 // checkPatchTypes reports mutations whose patchType does not match the patch they carry.

@@ -125,7 +125,7 @@ func (e *Engine) mutateWith(ctx context.Context, c *compiled, req *Request, vers
 		return written, nil
 	}
 	if c.failure == admissionregistrationv1.Ignore {
-		result.Warnings = append(result.Warnings, fmt.Sprintf("%v; ignored (failurePolicy: Ignore)", err))
+		result.Warnings = append(result.Warnings, ignoredFailure(c.Name(), err).String())
 		return nil, nil
 	}
 	return nil, err
@@ -152,6 +152,9 @@ func (e *Engine) applyPatches(ctx context.Context, c *compiled, req *Request, gv
 // inputs are what c's expressions see besides the object: the request's
 // namespace and c's parameter objects.
 func (e *Engine) inputs(ctx context.Context, c *compiled, req *Request) (*corev1.Namespace, []runtime.Object, error) {
+	if c.broken != nil {
+		return nil, nil, &PolicyError{Policy: c.Name(), Field: "spec", Err: c.broken}
+	}
 	ns, err := e.namespace(ctx, req)
 	if err != nil {
 		return nil, nil, &PolicyError{Policy: c.Name(), Err: err}

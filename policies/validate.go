@@ -3,6 +3,7 @@ package policies
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -57,13 +58,14 @@ func (e *Engine) Validate(ctx context.Context, req *Request) (*ValidateResult, e
 	var versioned *admission.VersionedAttributes
 	var audited []auditFailure
 	for _, c := range set.validating {
-		violations, annotations, err := e.validateWith(ctx, c, req, &versioned)
-		if err != nil {
+		violations, ignored, annotations, err := e.validateWith(ctx, c, req, &versioned)
+		switch {
+		case err != nil && c.failure == admissionregistrationv1.Ignore:
+			ignored = append(ignored, ignoredFailure(c.Name(), err))
+		case err != nil:
 			violations = []Violation{{Policy: c.Name(), Message: err.Error(), Reason: metav1.StatusReasonInternalError}}
-			if c.failure == admissionregistrationv1.Ignore {
-				violations = nil
-			}
 		}
+		result.Warned = append(result.Warned, ignored...)
 		for k, v := range annotations {
 			result.AuditAnnotations[c.Name()+"/"+k] = v
 		}
@@ -98,28 +100,29 @@ type auditFailure struct {
 }
 
 // validateWith runs one policy. An error means the policy could not be
-// matched; expression failures come back as violations per failurePolicy.
-func (e *Engine) validateWith(ctx context.Context, c *compiled, req *Request, versioned **admission.VersionedAttributes) ([]Violation, map[string]string, error) {
+// matched or evaluated; expression failures come back as violations, or as
+// ignored failures where failurePolicy is Ignore.
+func (e *Engine) validateWith(ctx context.Context, c *compiled, req *Request, versioned **admission.VersionedAttributes) (violations, ignored []Violation, annotations map[string]string, err error) {
 	ok, gvr, err := e.match(c, req, versioned)
 	if err != nil {
-		return nil, nil, &PolicyError{Policy: c.Name(), Err: err}
+		return nil, nil, nil, &PolicyError{Policy: c.Name(), Err: err}
 	}
 	if !ok {
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
 	failed := true
 	defer func(start time.Time) { c.observe(start, failed) }(time.Now())
 	ns, params, err := e.inputs(ctx, c, req)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	failed = false
-	var violations []Violation
-	annotations := map[string]string{}
+	annotations = map[string]string{}
 	for _, param := range params {
 		res := c.validator.Validate(withValidationOutcome(ctx), gvr, *versioned, param, ns, celconfig.RuntimeCELCostBudget, nil)
-		found, evalFailed := c.violations(res)
+		found, skipped, evalFailed := c.violations(res)
 		violations = append(violations, found...)
+		ignored = append(ignored, skipped...)
 		failed = failed || evalFailed
 		for _, a := range res.AuditAnnotations {
 			if a.Action == validating.AuditAnnotationActionPublish {
@@ -127,17 +130,23 @@ func (e *Engine) validateWith(ctx context.Context, c *compiled, req *Request, ve
 			}
 		}
 	}
-	return violations, annotations, nil
+	return violations, ignored, annotations, nil
 }
 
-// violations turns the failed decisions of one evaluation into violations,
-// and tells whether an expression could not be evaluated.
-func (c *compiled) violations(res validating.ValidateResult) ([]Violation, bool) {
+// violations turns the failed decisions of one evaluation into violations
+// and the failures failurePolicy Ignore let through into ignored, and tells
+// whether an expression could not be evaluated.
+func (c *compiled) violations(res validating.ValidateResult) (violations, ignored []Violation, failed bool) {
 	validations := c.Validating.Spec.Validations
-	var violations []Violation
-	failed := false
 	for i, d := range res.Decisions {
 		failed = failed || d.Evaluation == validating.EvalError
+		if d.Evaluation == validating.EvalError && d.Action == validating.ActionAdmit {
+			perr := &PolicyError{Policy: c.Name(), Err: errors.New(d.Message)}
+			if len(res.Decisions) == len(validations) {
+				perr.Field, perr.Expression = fmt.Sprintf("spec.validations[%d].expression", i), validations[i].Expression
+			}
+			ignored = append(ignored, ignoredFailure(c.Name(), perr))
+		}
 		if d.Action != validating.ActionDeny {
 			continue
 		}
@@ -153,5 +162,23 @@ func (c *compiled) violations(res validating.ValidateResult) ([]Violation, bool)
 		}
 		violations = append(violations, v)
 	}
-	return violations, failed
+	return violations, ignored, failed
+}
+
+// ignoredFailure is what a policy with failurePolicy Ignore that could not
+// be evaluated gives, in either phase: a warning that names the policy,
+// where and why it failed, and that the request went on without it.
+func ignoredFailure(policy string, err error) Violation {
+	message := "could not be evaluated"
+	var perr *PolicyError
+	if errors.As(err, &perr) {
+		if perr.Field != "" {
+			message += " at " + perr.Field
+		}
+		if perr.Expression != "" {
+			message += fmt.Sprintf(" (expression %q)", perr.Expression)
+		}
+		err = perr.Err
+	}
+	return Violation{Policy: policy, Message: fmt.Sprintf("%s: %v; ignored (failurePolicy: Ignore)", message, err), Reason: metav1.StatusReasonInternalError}
 }

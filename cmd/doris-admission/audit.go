@@ -44,17 +44,13 @@ fails.`,
 				return errors.New("give either -f with the objects to check, or --live to check the cluster's")
 			}
 			if live {
-				docs, clusterPolicies, err := liveObjects(cmd.Context(), kubeconfig, opts.policySources)
-				if err != nil {
-					return err
-				}
-				return printAudit(cmd.Context(), cmd.OutOrStdout(), policies.NewEngine(policies.OfflineConfig(docs)), append(mustLoad(opts.policySources), clusterPolicies...), docs)
+				return auditLive(cmd, kubeconfig, opts.policySources)
 			}
 			run, err := newOfflineRun(opts, cmd.InOrStdin(), cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
-			err = printAudit(cmd.Context(), cmd.OutOrStdout(), run.engine, nil, run.docs)
+			err = printAudit(cmd.Context(), cmd.OutOrStdout(), run.engine, run.docs)
 			if run.failed {
 				return errFailed
 			}
@@ -68,18 +64,28 @@ fails.`,
 	return cmd
 }
 
-// mustLoad is the built-in and --policies policies; read errors were
-// reported when the documents were read.
-func mustLoad(sources policySources) []policies.Policy {
-	loaded, _ := sources.load(policies.DefaultNamespace, nil)
-	return loaded
+// auditLive audits the cluster's objects with the cluster's policies and
+// those of sources. A policy that cannot be read is reported and makes the
+// exit status 1; one that does not compile is a warning, as in the server.
+func auditLive(cmd *cobra.Command, kubeconfig string, sources policySources) error {
+	run := &offlineRun{stderr: cmd.ErrOrStderr()}
+	local, err := sources.load(policies.DefaultNamespace, nil)
+	run.report(err)
+	docs, clusterPolicies, err := liveObjects(cmd.Context(), kubeconfig, local, run.report)
+	if err != nil {
+		return err
+	}
+	engine := policies.NewEngine(policies.OfflineConfig(docs))
+	warnProblems(run.stderr, engine.Load(append(local, clusterPolicies...)))
+	err = printAudit(cmd.Context(), cmd.OutOrStdout(), engine, docs)
+	if run.failed {
+		return errFailed
+	}
+	return err
 }
 
 // printAudit evaluates the policies on every document and prints the results.
-func printAudit(ctx context.Context, out io.Writer, engine *policies.Engine, load []policies.Policy, docs []policies.Document) error {
-	if load != nil {
-		engine.Load(load)
-	}
+func printAudit(ctx context.Context, out io.Writer, engine *policies.Engine, docs []policies.Document) error {
 	// Every object exists already: each holds its node ports.
 	for _, doc := range docs {
 		engine.Admitted(doc.Object, 0)
@@ -115,9 +121,10 @@ func resourceName(doc policies.Document) string {
 	return o.GetKind() + "/" + o.GetNamespace() + "/" + o.GetName()
 }
 
-// liveObjects lists the cluster's policies, and its objects of every kind the
-// policies name, outside the namespaces the webhooks never see.
-func liveObjects(ctx context.Context, kubeconfig string, sources policySources) ([]policies.Document, []policies.Policy, error) {
+// liveObjects lists the cluster's policies, and its objects of every kind
+// they and local name, outside the namespaces the webhooks never see. A
+// policy object it cannot read goes to report.
+func liveObjects(ctx context.Context, kubeconfig string, local []policies.Policy, report func(error)) ([]policies.Document, []policies.Policy, error) {
 	cfg, err := restConfig(kubeconfig)
 	if err != nil {
 		return nil, nil, err
@@ -138,15 +145,18 @@ func liveObjects(ctx context.Context, kubeconfig string, sources policySources) 
 			return nil, nil, fmt.Errorf("reading the cluster's %s objects: %w", kind, err)
 		}
 		for _, doc := range docs {
-			if p, err := policies.PolicyFromDocument(doc); err == nil {
-				p.Origin = policies.OriginCluster
-				clusterPolicies = append(clusterPolicies, p)
+			p, err := policies.PolicyFromDocument(doc)
+			if err != nil {
+				report(fmt.Errorf("%s %s in the cluster: %w", kind, doc.Object.GetName(), err))
+				continue
 			}
+			p.Origin = policies.OriginCluster
+			clusterPolicies = append(clusterPolicies, p)
 		}
 	}
 	// The engine only tells the kinds once it holds the policies.
 	probe := policies.NewEngine(policies.OfflineConfig(nil))
-	probe.Load(append(mustLoad(sources), clusterPolicies...))
+	probe.Load(append(slices.Clone(local), clusterPolicies...))
 	var docs []policies.Document
 	for _, gvk := range audit.Kinds(probe, mapper) {
 		found, err := listKind(ctx, client, mapper, gvk)

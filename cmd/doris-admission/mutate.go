@@ -66,6 +66,9 @@ func (r *offlineRun) mutate(ctx context.Context, out io.Writer, diff bool) error
 			return err
 		}
 		obj, generated := r.admitted(ctx, doc)
+		if obj == nil {
+			continue
+		}
 		name := fmt.Sprintf("%s (document %d: %s %s)", doc.Origin, doc.Index, doc.Object.GetKind(), doc.Object.GetName())
 		if err := print(name, string(before), obj.Object); err != nil {
 			return err
@@ -90,6 +93,9 @@ func (r *offlineRun) mutateToList(ctx context.Context, out io.Writer) error {
 	var items []any
 	for _, doc := range r.docs {
 		obj, generated := r.admitted(ctx, doc)
+		if obj == nil {
+			continue
+		}
 		items = append(items, obj.Object)
 		for _, g := range generated {
 			items = append(items, g.Object.Object)
@@ -106,16 +112,19 @@ func (r *offlineRun) mutateToList(ctx context.Context, out io.Writer) error {
 
 // admitted is doc's object as the cluster would store it (mutated where a
 // policy changed it) and the objects the generating policies would create
-// beside it: those no document or --params object already is. A document
-// that cannot be mutated is itself and generates nothing (reported).
+// beside it: those no document or --params object already is. A document of
+// a kind the engine does not know is itself. A document a policy with
+// failurePolicy Fail failed on is nil, reported: the API server would refuse
+// it, so it must not reach a pipeline that applies the output.
 func (r *offlineRun) admitted(ctx context.Context, doc policies.Document) (*unstructured.Unstructured, []policies.Generated) {
 	req := r.request(doc)
 	if req == nil {
 		return doc.Object, nil
 	}
-	mutated, ok := r.mutateRequest(ctx, doc, req)
-	if !ok {
-		return doc.Object, nil
+	mutated, err := r.mutateRequest(ctx, doc, req)
+	if err != nil {
+		r.report(fmt.Errorf("%s: document %d: %s: %w; it is left out of the output, as the API server would refuse it", doc.Origin, doc.Index, describe(doc.Object, req), err))
+		return nil, nil
 	}
 	if mutated == nil {
 		mutated = doc.Object
@@ -132,17 +141,17 @@ func (r *offlineRun) admitted(ctx context.Context, doc policies.Document) (*unst
 }
 
 // mutateRequest is doc's object after the mutating policies, nil when none
-// changed it; ok is false when a policy failed on it (reported).
-func (r *offlineRun) mutateRequest(ctx context.Context, doc policies.Document, req *policies.Request) (mutated *unstructured.Unstructured, ok bool) {
+// changed it; the warnings go to stderr. The error is a policy with
+// failurePolicy Fail that could not be evaluated.
+func (r *offlineRun) mutateRequest(ctx context.Context, doc policies.Document, req *policies.Request) (*unstructured.Unstructured, error) {
 	res, err := r.engine.Mutate(ctx, req)
 	if err != nil {
-		r.report(fmt.Errorf("%s: document %d: %s: %w", doc.Origin, doc.Index, describe(doc.Object, req), err))
-		return nil, false
+		return nil, err
 	}
 	for _, w := range res.Warnings {
 		fmt.Fprintf(r.stderr, "Warning: %s: document %d: %s: %s\n", doc.Origin, doc.Index, describe(doc.Object, req), w)
 	}
-	return res.Object, true
+	return res.Object, nil
 }
 
 func printDocument(out io.Writer, i int, data []byte) error {

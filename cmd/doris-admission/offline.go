@@ -105,12 +105,18 @@ func newOfflineRun(opts offlineOptions, stdin io.Reader, stderr io.Writer) (*off
 	for _, doc := range params {
 		run.engine.Admitted(doc.Object, 0) // its node ports are taken
 	}
-	for _, l := range run.engine.Load(loadedPolicies) {
+	warnProblems(stderr, run.engine.Load(loadedPolicies))
+	return run, nil
+}
+
+// warnProblems prints a warning for each problem of the loaded policies:
+// they are enforced, and each failing expression fails per failurePolicy.
+func warnProblems(stderr io.Writer, loaded []policies.Loaded) {
+	for _, l := range loaded {
 		for _, problem := range l.Problems {
 			fmt.Fprintf(stderr, "Warning: %s %s (%s): %v\n", l.Kind(), l.Name(), l.Origin, problem)
 		}
 	}
-	return run, nil
 }
 
 // report prints each of err's joined errors on its own line and marks the run failed.

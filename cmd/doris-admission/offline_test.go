@@ -191,3 +191,38 @@ func TestMutatePrintsGeneratedObjects(t *testing.T) {
 		t.Errorf("with the governing Service in --params, want only the two documents: %v\n%s", err, out)
 	}
 }
+
+// A policy with failurePolicy Fail that cannot be evaluated on a document
+// makes the API server refuse it: mutate leaves it out of the output (a
+// pipeline that ignores the exit status must not apply it) and says so;
+// validate reports it as refused.
+func TestFailClosedPolicyLeavesTheDocumentOut(t *testing.T) {
+	dir := t.TempDir()
+	policy := `apiVersion: policies.doris-admission.io/v1alpha1
+kind: MutatingPolicy
+metadata: {name: team-from-label}
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules: [{apiGroups: [apps], apiVersions: [v1], operations: [CREATE], resources: [deployments]}]
+  mutations:
+    - patchType: JSONPatch
+      jsonPatch:
+        expression: "[JSONPatch{op: 'add', path: '/metadata/annotations', value: {'team': object.metadata.labels['team']}}]"
+`
+	if err := os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(policy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in := "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api}\nspec: {replicas: 1}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg}\n"
+	out, errOut, err := execute(t, in, "mutate", "-f", "-", "--policies", dir, "--disable-builtin", "*")
+	if !errors.Is(err, errFailed) || strings.Contains(out, "kind: Deployment") || !strings.Contains(out, "kind: ConfigMap") {
+		t.Errorf("mutate: %v, want exit 1 and only the ConfigMap printed:\n%s", err, out)
+	}
+	if !strings.Contains(errOut, "policy team-from-label failed at spec.mutations[0].jsonPatch.expression") || !strings.Contains(errOut, "it is left out of the output, as the API server would refuse it") {
+		t.Errorf("stderr does not say which policy failed and that the document is left out:\n%s", errOut)
+	}
+	out, _, err = execute(t, in, "validate", "-f", "-", "--policies", dir, "--disable-builtin", "*")
+	if !errors.Is(err, errFailed) || !strings.Contains(out, "Deployment default/api: policy team-from-label failed at spec.mutations[0].jsonPatch.expression") {
+		t.Errorf("validate: %v, want the Deployment refused:\n%s", err, out)
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 
@@ -118,7 +119,21 @@ func (r *offlineRun) validate(ctx context.Context, out io.Writer, format string)
 			continue
 		}
 		obj := doc.Object
-		mutated, _ := r.mutateRequest(ctx, doc, req)
+		mutated, err := r.mutateRequest(ctx, doc, req)
+		if err != nil {
+			// The API server refuses the request at the mutating webhook.
+			denied = true
+			refusal := violation{Message: err.Error()}
+			var perr *policies.PolicyError
+			if errors.As(err, &perr) {
+				refusal.Policy = perr.Policy
+			}
+			results = append(results, documentResult{File: doc.Origin, Document: doc.Index, Kind: obj.GetKind(), Namespace: req.GetNamespace(), Name: obj.GetName(), Denials: []violation{refusal}})
+			if format == "text" {
+				fmt.Fprintf(out, "%s: %v\n", describe(obj, req), err)
+			}
+			continue
+		}
 		if mutated != nil {
 			// The API server validates the object the mutations made.
 			obj = mutated

@@ -3,7 +3,9 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -106,6 +108,26 @@ spec:
 	out, err := exec.Command(suite.serverBin, "audit", "--live", "--kubeconfig", suite.kubeconfig).CombinedOutput()
 	if !strings.Contains(string(out), "warn    Service/default/audit-live") || strings.Contains(string(out), "kube-system") {
 		t.Errorf("audit --live (%v) lacks the warning for Service default/audit-live, or lists kube-system:\n%s", err, out)
+	}
+	// Policies it cannot read or compile are reported, not dropped.
+	local := filepath.Join(t.TempDir(), "local.yaml")
+	if err := os.WriteFile(local, []byte(`apiVersion: policies.doris-admission.io/v1alpha1
+kind: ValidatingPolicy
+metadata: {name: misspelt}
+spec:
+  matchConstraints:
+    resourceRules: [{apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [services]}]
+  validations: [{expression: "object.spec.prots.size() > 0"}]
+---
+kind: [not yaml
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err = exec.Command(suite.serverBin, "audit", "--live", "--kubeconfig", suite.kubeconfig, "--policies", local).CombinedOutput()
+	for _, want := range []string{"Warning: ValidatingPolicy misspelt", "undefined field 'prots'", "Error: " + local} {
+		if err == nil || !strings.Contains(string(out), want) {
+			t.Errorf("audit --live --policies with a broken file (%v) does not say %q:\n%s", err, want, out)
+		}
 	}
 
 	// Fix the Service: its node port into the namespace's range.

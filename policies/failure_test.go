@@ -1,0 +1,106 @@
+package policies
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/google/cel-go/cel"
+	"k8s.io/apiserver/pkg/cel/environment"
+)
+
+// failingPolicies are a mutating and a validating policy whose expressions
+// fail at run time on the deployment (the label is not there).
+func failingPolicies(failure string) string {
+	return `
+apiVersion: policies.doris-admission.io/v1alpha1
+kind: MutatingPolicy
+metadata: {name: failing-mutation}
+spec:
+  failurePolicy: ` + failure + `
+  matchConstraints:
+    resourceRules: [{apiGroups: [apps], apiVersions: [v1], operations: [CREATE], resources: [deployments]}]
+  mutations:
+    - patchType: JSONPatch
+      jsonPatch:
+        expression: "[JSONPatch{op: 'add', path: '/metadata/labels', value: {'team': object.metadata.labels['team']}}]"
+---
+apiVersion: policies.doris-admission.io/v1alpha1
+kind: ValidatingPolicy
+metadata: {name: failing-validation}
+spec:
+  failurePolicy: ` + failure + `
+  matchConstraints:
+    resourceRules: [{apiGroups: [apps], apiVersions: [v1], operations: [CREATE], resources: [deployments]}]
+  validations:
+    - expression: "object.metadata.labels['team'] != ''"
+`
+}
+
+// A failure that failurePolicy Ignore lets through is one thing in both
+// phases: a warning that names the policy, where it failed and that it was
+// ignored; the request goes on unchanged and undenied.
+func TestIgnoredFailureIsAWarningInBothPhases(t *testing.T) {
+	e, loaded := load(t, failingPolicies("Ignore"))
+	for _, l := range loaded {
+		if len(l.Problems) > 0 {
+			t.Fatalf("%s: %v", l.Name(), l.Problems)
+		}
+	}
+	req := request(t, object(t, deployment))
+	mutated, err := e.Mutate(context.Background(), req)
+	if err != nil || mutated.Object != nil || len(mutated.Warnings) != 1 {
+		t.Fatalf("Mutate: %+v %v, want no change and one warning", mutated, err)
+	}
+	validated, err := e.Validate(context.Background(), req)
+	if err != nil || len(validated.Denied) != 0 || len(validated.Warned) != 1 {
+		t.Fatalf("Validate: %+v %v, want no denial and one warning", validated, err)
+	}
+	for policy, warning := range map[string]string{"failing-mutation": mutated.Warnings[0], "failing-validation": validated.Warned[0].String()} {
+		for _, want := range []string{"could not be evaluated at spec.", "(expression \"", "; ignored (failurePolicy: Ignore) (policy " + policy + ")"} {
+			if !strings.Contains(warning, want) {
+				t.Errorf("%s's warning %q does not say %q", policy, warning, want)
+			}
+		}
+	}
+}
+
+// A policy whose CEL environment does not build is a load problem, and each
+// evaluation of it fails per its failurePolicy (never a crash).
+func TestBrokenEnvironmentFailsPerFailurePolicy(t *testing.T) {
+	for _, failure := range []string{"Fail", "Ignore"} {
+		t.Run(failure, func(t *testing.T) {
+			e := NewEngine(OfflineConfig(nil))
+			broken, err := e.envSet.Extend(environment.VersionedOptions{IntroducedVersion: CompatibilityVersion, EnvOptions: []cel.EnvOption{cel.Variable("variables", cel.IntType)}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.envSet = broken // the variables library cannot be added to it
+			for _, l := range e.Load(policiesOf(t, failingPolicies(failure))) {
+				if len(l.Problems) == 0 || !strings.Contains(l.Problems[0].Message, "building the CEL environment") {
+					t.Errorf("%s: problems %v, want the environment's", l.Name(), l.Problems)
+				}
+			}
+			req := request(t, object(t, deployment))
+			mutated, mutateErr := e.Mutate(context.Background(), req)
+			validated, validateErr := e.Validate(context.Background(), req)
+			if validateErr != nil {
+				t.Fatal(validateErr)
+			}
+			var perr *PolicyError
+			if failure == "Fail" {
+				if !errors.As(mutateErr, &perr) || perr.Policy != "failing-mutation" || !strings.Contains(perr.Error(), "building the CEL environment") {
+					t.Errorf("Mutate: %v, want the policy's error", mutateErr)
+				}
+				if len(validated.Denied) != 1 || !strings.Contains(validated.Denied[0].Message, "building the CEL environment") {
+					t.Errorf("Validate: %+v, want a denial with the environment's error", validated)
+				}
+				return
+			}
+			if mutateErr != nil || len(mutated.Warnings) != 1 || len(validated.Denied) != 0 || len(validated.Warned) != 1 {
+				t.Errorf("Mutate: %+v %v; Validate: %+v; want one warning each", mutated, mutateErr, validated)
+			}
+		})
+	}
+}
