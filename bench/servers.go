@@ -97,7 +97,7 @@ func startOurs(ctx context.Context, cfg *rest.Config, files *tlsFiles, port int)
 	if err != nil {
 		return nil, err
 	}
-	pcfg := policies.ClusterConfig(mgr.GetCache(), kube, mgr.GetRESTMapper(), kube.Discovery())
+	pcfg := policies.ClusterConfig(mgr.GetCache(), kube, mgr.GetRESTMapper(), kube.Discovery(), nil)
 	pcfg.Namespace, pcfg.NodePorts = policies.DefaultNamespace, nodePorts
 	engine := policies.NewEngine(pcfg)
 	builtin, err := policies.Builtin(policies.DefaultNamespace, nil)

@@ -105,6 +105,14 @@ func defaultSettings(namespace string, settings map[string]string) (*unstructure
 	return obj, unstructured.SetNestedStringMap(obj.Object, data, "data")
 }
 
+// Sync implements ObjectSource.
+func (w withSettings) Sync(ctx context.Context, kind schema.GroupVersionKind) error {
+	if w.ObjectSource == nil {
+		return nil
+	}
+	return w.ObjectSource.Sync(ctx, kind)
+}
+
 // List implements ObjectSource.
 func (w withSettings) List(ctx context.Context, kind schema.GroupVersionKind, namespace string, selector labels.Selector) ([]*unstructured.Unstructured, error) {
 	var found []*unstructured.Unstructured

@@ -7,8 +7,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
 )
 
@@ -145,11 +143,7 @@ func toYAML(t *testing.T, v any) string {
 // changingObjects is a cluster whose objects are replaced, as an informer
 // cache replaces an object when it is updated.
 type changingObjects struct {
-	objects Objects
-}
-
-func (c *changingObjects) List(ctx context.Context, kind schema.GroupVersionKind, namespace string, selector labels.Selector) ([]*unstructured.Unstructured, error) {
-	return c.objects.List(ctx, kind, namespace, selector)
+	Objects
 }
 
 // TestSettingsFollowTheConfigMap: the built-in policies read the settings
@@ -180,9 +174,9 @@ data: {feTerminationGracePeriodSeconds: "`+grace+`"}
 	}{
 		{"", 120}, {"300", 300}, {"600", 600}, {"", 120},
 	} {
-		cluster.objects = nil
+		cluster.Objects = nil
 		if step.set != "" {
-			cluster.objects = Objects{settings(step.set)}
+			cluster.Objects = Objects{settings(step.set)}
 		}
 		if got := grace(); got != step.want {
 			t.Errorf("with feTerminationGracePeriodSeconds %q in the settings ConfigMap the FE grace period is %d, want %d", step.set, got, step.want)
@@ -211,7 +205,7 @@ func TestSettingsDefaultsFromTheServer(t *testing.T) {
 	if got := agentImage(); got != "registry.example/doris-admission-agent:v9" {
 		t.Errorf("with serve's default, the agent image is %q", got)
 	}
-	cluster.objects = Objects{object(t, `
+	cluster.Objects = Objects{object(t, `
 apiVersion: v1
 kind: ConfigMap
 metadata: {name: doris-admission-settings, namespace: doris-admission}

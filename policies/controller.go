@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync/atomic"
+	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -42,6 +43,10 @@ type Controller struct {
 
 	loaded atomic.Bool
 }
+
+// paramSyncTimeout bounds the wait, at load, for the caches of the
+// policies' paramKinds: a kind the server may not list never fills.
+const paramSyncTimeout = 15 * time.Second
 
 // reloadAll is the one work item: any policy change reloads the whole set,
 // so the engine always holds one consistent snapshot.
@@ -89,6 +94,10 @@ func (c *Controller) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 		all = append(all, Policy{Origin: OriginCluster, Mutating: &mutatingList.Items[i]})
 	}
 	loaded := c.Engine.Load(all)
+	paramsCtx, cancel := context.WithTimeout(ctx, paramSyncTimeout)
+	c.Engine.CheckParams(paramsCtx, loaded)
+	cancel()
+	recordProblems(loaded)
 	c.loaded.Store(true)
 	log.FromContext(ctx).Info("loaded policies", "count", len(loaded), "fromCluster", len(all)-len(c.Static))
 	var errs []error

@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/managedfields"
@@ -76,6 +75,9 @@ type Engine struct {
 	// reinvokeOnAnyChange turns off the read analysis of reinvocation, for
 	// the test that compares the two.
 	reinvokeOnAnyChange bool
+
+	// paramKinds are the kinds CheckParams has waited for once.
+	paramKinds sync.Map
 
 	loadMu  sync.Mutex
 	byKey   map[compileKey]*compiled
@@ -351,11 +353,11 @@ var warmKinds = []schema.GroupVersionKind{
 	{Group: "apps", Version: "v1", Kind: "StatefulSet"},
 }
 
-// WarmUp reads each kind the engine reads while it evaluates once, so an
-// informer cache behind it is filled before the first request, not during.
+// WarmUp fills the cache of each kind the engine reads while it evaluates,
+// before the first request: reads during a request never wait for one.
 func (e *Engine) WarmUp(ctx context.Context) error {
 	for _, kind := range warmKinds {
-		if _, err := e.objects.List(ctx, kind, "", labels.Everything()); err != nil {
+		if err := e.objects.Sync(ctx, kind); err != nil {
 			return fmt.Errorf("reading %s objects: %w", kind.Kind, err)
 		}
 	}

@@ -7,6 +7,9 @@ import (
 	"testing"
 
 	"github.com/google/cel-go/cel"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apiserver/pkg/cel/environment"
 )
 
@@ -102,5 +105,83 @@ func TestBrokenEnvironmentFailsPerFailurePolicy(t *testing.T) {
 				t.Errorf("Mutate: %+v %v; Validate: %+v; want one warning each", mutated, mutateErr, validated)
 			}
 		})
+	}
+}
+
+// unreadable is a cluster whose objects of one kind cannot be read, as an
+// informer cache that never filled.
+type unreadable struct {
+	Objects
+	kind schema.GroupVersionKind
+	err  error
+}
+
+func (u unreadable) List(ctx context.Context, kind schema.GroupVersionKind, namespace string, selector labels.Selector) ([]*unstructured.Unstructured, error) {
+	if kind == u.kind {
+		return nil, u.err
+	}
+	return u.Objects.List(ctx, kind, namespace, selector)
+}
+
+// A CEL function that cannot read the cluster fails its expression with a
+// message that names the function and what it read, and the request fails
+// per the policy's failurePolicy; it never reads as "nothing found".
+func TestClusterLookupFailureFailsTheRequest(t *testing.T) {
+	cfg := OfflineConfig(nil)
+	cfg.Objects = unreadable{kind: schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "StatefulSet"}, err: errors.New("the server's cache of StatefulSet objects is not filled yet")}
+	e := builtinEngineOn(t, cfg)
+	docs, err := ReadDocuments("../deploy/examples/seed-be-plain.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, doc := range docs {
+		if doc.Object.GetKind() != "StatefulSet" {
+			continue
+		}
+		req, err := e.RequestForObject(doc.Object)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := e.Mutate(context.Background(), req)
+		var perr *PolicyError
+		want := "dorisFEService could not read the cluster: reading the StatefulSet objects of namespace default: the server's cache of StatefulSet objects is not filled yet"
+		if !errors.As(err, &perr) || perr.Policy != "doris-env" || !strings.Contains(err.Error(), want) {
+			t.Errorf("mutating the seed's BE: %+v %v, want doris-env to fail with %q", res, err, want)
+		}
+	}
+}
+
+func (u unreadable) Sync(ctx context.Context, kind schema.GroupVersionKind) error {
+	if kind == u.kind {
+		return u.err
+	}
+	return nil
+}
+
+// A paramKind the server cannot read is a load problem of its policy, and
+// the requests it matches fail at once per its failurePolicy.
+func TestUnreadableParamKindIsALoadProblem(t *testing.T) {
+	cfg := OfflineConfig(nil)
+	cfg.Objects = unreadable{kind: schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}, err: errors.New(`configmaps is forbidden: User "system:serviceaccount:doris-admission:doris-admission" cannot list resource "configmaps"`)}
+	e := NewEngine(cfg)
+	loaded := e.Load(policiesOf(t, `
+apiVersion: policies.doris-admission.io/v1alpha1
+kind: ValidatingPolicy
+metadata: {name: limited}
+spec:
+  paramKind: {apiVersion: v1, kind: ConfigMap}
+  paramRef: {name: default, parameterNotFoundAction: Deny}
+  matchConstraints:
+    resourceRules: [{apiGroups: [apps], apiVersions: [v1], operations: [CREATE], resources: [deployments]}]
+  validations:
+    - expression: "object.spec.replicas <= int(params.data.max)"
+`))
+	e.CheckParams(context.Background(), loaded)
+	if len(loaded[0].Problems) != 1 || loaded[0].Problems[0].Field != "spec.paramKind" || !strings.Contains(loaded[0].Problems[0].Message, "the server cannot read ConfigMap objects") || !strings.Contains(loaded[0].Problems[0].Message, "is forbidden") {
+		t.Errorf("problems %+v, want one at spec.paramKind with the API server's answer", loaded[0].Problems)
+	}
+	res, err := e.Validate(context.Background(), request(t, object(t, deployment)))
+	if err != nil || len(res.Denied) != 1 || !strings.Contains(res.Denied[0].Message, "is forbidden") {
+		t.Errorf("Validate: %+v %v, want a denial that says the params cannot be read", res, err)
 	}
 }

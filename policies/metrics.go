@@ -20,10 +20,24 @@ var (
 		Name: "doris_admission_policy_errors_total",
 		Help: "Policy evaluations that failed, by policy and kind; failurePolicy decides what the request gets.",
 	}, []string{"policy", "kind"})
+	// loadProblems is how many problems each loaded policy has: expressions
+	// that do not compile, a paramKind the server cannot read.
+	loadProblems = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "doris_admission_policy_problems",
+		Help: "Problems of each loaded policy (expressions that do not compile, a paramKind the server cannot read), by policy and kind; each fails its requests per failurePolicy.",
+	}, []string{"policy", "kind"})
 )
 
 func init() {
-	metrics.Registry.MustRegister(evaluationSeconds, evaluationErrors)
+	metrics.Registry.MustRegister(evaluationSeconds, evaluationErrors, loadProblems)
+}
+
+// recordProblems makes the problems gauge say exactly the loaded policies'.
+func recordProblems(loaded []Loaded) {
+	loadProblems.Reset()
+	for _, l := range loaded {
+		loadProblems.WithLabelValues(l.Name(), l.Kind()).Set(float64(len(l.Problems)))
+	}
 }
 
 // observe records one evaluation of c that started at start.

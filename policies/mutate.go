@@ -36,8 +36,11 @@ type PolicyError struct {
 }
 
 func (e *PolicyError) Error() string {
-	if e.Field == "" {
+	switch {
+	case e.Field == "":
 		return fmt.Sprintf("policy %s failed: %v", e.Policy, e.Err)
+	case e.Expression == "":
+		return fmt.Sprintf("policy %s failed at %s: %v", e.Policy, e.Field, e.Err)
 	}
 	return fmt.Sprintf("policy %s failed at %s (expression %q): %v", e.Policy, e.Field, e.Expression, e.Err)
 }

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
+	"sync"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -20,8 +20,12 @@ import (
 // read as params, and what the CEL functions of ./library look up.
 type ObjectSource interface {
 	// List returns the objects of kind in namespace ("" for every namespace,
-	// or a cluster-scoped kind) whose labels match selector.
+	// or a cluster-scoped kind) whose labels match selector. It never waits
+	// for a cache to fill: what it cannot read yet is an error.
 	List(ctx context.Context, kind schema.GroupVersionKind, namespace string, selector labels.Selector) ([]*unstructured.Unstructured, error)
+	// Sync waits until List can answer for kind, or ctx ends, and says why
+	// it cannot (not allowed to list the kind, no such kind).
+	Sync(ctx context.Context, kind schema.GroupVersionKind) error
 }
 
 // noParams is the parameter list of a policy without paramKind: one
@@ -159,6 +163,53 @@ func (o Objects) List(_ context.Context, kind schema.GroupVersionKind, namespace
 	return out, nil
 }
 
+// CheckParams waits, until ctx ends, for the caches of the loaded policies'
+// paramKinds to fill, and gives each policy whose paramKind the server
+// cannot read a problem that says why: a load-time problem, where its
+// requests fail at once per failurePolicy instead of waiting on a cache.
+func (e *Engine) CheckParams(ctx context.Context, loaded []Loaded) {
+	errs := map[schema.GroupVersionKind]error{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, l := range loaded {
+		if kind := paramKind(l.Policy); kind != nil {
+			gvk := schema.FromAPIVersionAndKind(kind.APIVersion, kind.Kind)
+			if _, ok := errs[gvk]; !ok {
+				errs[gvk] = nil
+				wg.Go(func() {
+					err := e.paramsReadable(ctx, gvk)
+					mu.Lock()
+					errs[gvk] = err
+					mu.Unlock()
+				})
+			}
+		}
+	}
+	wg.Wait()
+	for i, l := range loaded {
+		if kind := paramKind(l.Policy); kind != nil {
+			if err := errs[schema.FromAPIVersionAndKind(kind.APIVersion, kind.Kind)]; err != nil {
+				loaded[i].Problems = append(loaded[i].Problems, ExpressionError{Field: "spec.paramKind",
+					Message: fmt.Sprintf("the server cannot read %s objects, so every request this policy matches fails per its failurePolicy: %v; give the server's service account get, list and watch on them", kind.Kind, err)})
+			}
+		}
+	}
+}
+
+// paramsReadable tells whether the cache of kind is filled: waiting for it
+// the first time kind is a paramKind, at once after that (its informer goes
+// on trying by itself), so a kind that cannot be read delays one load only.
+func (e *Engine) paramsReadable(ctx context.Context, kind schema.GroupVersionKind) error {
+	if _, seen := e.paramKinds.LoadOrStore(kind, true); seen {
+		_, err := e.objects.List(ctx, kind, "", labels.Nothing())
+		return err
+	}
+	return e.objects.Sync(ctx, kind)
+}
+
+// Sync implements ObjectSource: the objects are at hand.
+func (o Objects) Sync(context.Context, schema.GroupVersionKind) error { return nil }
+
 // Missing keeps the generated objects that none of o is (same group, kind,
 // namespace and name): what the generate controller would create in a
 // cluster that holds o, which never touches an object that exists.
@@ -177,21 +228,21 @@ func (o Objects) Missing(generated []Generated) []Generated {
 }
 
 // clusterObjects lets the CEL functions of ./library read the objects the
-// engine sees. Reads are bounded: a function cannot wait on a cache for long.
+// engine sees. A CEL function is called without the request's context, so
+// the read must not wait: ObjectSource.List never does (a cache that is not
+// filled is an error, and the expression fails per failurePolicy).
 type clusterObjects struct {
 	source ObjectSource
 }
 
-func (c clusterObjects) List(kind schema.GroupVersionKind, namespace string) []map[string]any {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	found, err := c.source.List(ctx, kind, namespace, labels.Everything())
+func (c clusterObjects) List(kind schema.GroupVersionKind, namespace string) ([]map[string]any, error) {
+	found, err := c.source.List(context.Background(), kind, namespace, labels.Everything())
 	if err != nil {
-		return nil
+		return nil, err
 	}
 	out := make([]map[string]any, len(found))
 	for i, obj := range found {
 		out[i] = obj.Object
 	}
-	return out
+	return out, nil
 }

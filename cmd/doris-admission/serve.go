@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -110,7 +111,8 @@ func runServe(signalled context.Context, opts serveOptions) error {
 	if err != nil {
 		return fmt.Errorf("loading the policies: %w", err)
 	}
-	mgr, err := newManager(opts)
+	cacheErrors := &policies.CacheErrors{}
+	mgr, err := newManager(opts, cacheErrors)
 	if err != nil {
 		return err
 	}
@@ -126,7 +128,7 @@ func runServe(signalled context.Context, opts serveOptions) error {
 	if err != nil {
 		return err
 	}
-	engine, err := newClusterEngine(mgr, nodePorts, opts.agentImage)
+	engine, err := newClusterEngine(mgr, nodePorts, opts.agentImage, cacheErrors)
 	if err != nil {
 		return err
 	}
@@ -196,8 +198,9 @@ func limitMemory(provider memlimit.Provider) (int64, error) {
 	return memlimit.Set(memlimit.WithRatio(0.9), memlimit.WithProvider(provider))
 }
 
-// newManager connects to the cluster and sets up metrics and probes.
-func newManager(opts serveOptions) (ctrl.Manager, error) {
+// newManager connects to the cluster and sets up metrics and probes; the
+// errors its informers get go to cacheErrors.
+func newManager(opts serveOptions, cacheErrors *policies.CacheErrors) (ctrl.Manager, error) {
 	cfg, err := restConfig(opts.kubeconfig)
 	if err != nil {
 		return nil, err
@@ -211,6 +214,7 @@ func newManager(opts serveOptions) (ctrl.Manager, error) {
 		Metrics:                 metricsserver.Options{BindAddress: opts.metricsAddress},
 		HealthProbeBindAddress:  opts.probeAddress,
 		GracefulShutdownTimeout: &opts.shutdownTimeout,
+		Cache:                   cache.Options{DefaultWatchErrorHandler: cacheErrors.Handle},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("setting up the server: %w", err)
@@ -265,12 +269,12 @@ func newScanner(mgr ctrl.Manager, engine *policies.Engine, opts serveOptions) (*
 
 // newClusterEngine is an engine on the manager's caches, the cluster's kinds
 // and the node port index.
-func newClusterEngine(mgr ctrl.Manager, nodePorts *inventory.NodePorts, agentImage string) (*policies.Engine, error) {
+func newClusterEngine(mgr ctrl.Manager, nodePorts *inventory.NodePorts, agentImage string, cacheErrors *policies.CacheErrors) (*policies.Engine, error) {
 	kube, err := kubernetes.NewForConfig(mgr.GetConfig())
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the cluster: %w", err)
 	}
-	cfg := policies.ClusterConfig(mgr.GetCache(), kube, mgr.GetRESTMapper(), kube.Discovery())
+	cfg := policies.ClusterConfig(mgr.GetCache(), kube, mgr.GetRESTMapper(), kube.Discovery(), cacheErrors)
 	cfg.Namespace, cfg.NodePorts = ownNamespace(), nodePorts
 	if agentImage != "" {
 		cfg.Settings = map[string]string{"agentImage": agentImage}

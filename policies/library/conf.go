@@ -19,11 +19,11 @@ func ConfDir(obj map[string]any) string {
 
 // MountedConf is the content of the fe.conf or be.conf that the user mounts
 // from a ConfigMap over the Doris container's conf dir (or over the file
-// itself), or "" when none is mounted or it cannot be read.
-func MountedConf(cluster Cluster, obj map[string]any, namespace string) string {
+// itself), or "" when none is mounted or the ConfigMap or key does not exist.
+func MountedConf(cluster Cluster, obj map[string]any, namespace string) (string, error) {
 	i := Container(obj)
 	if cluster == nil || i < 0 {
-		return ""
+		return "", nil
 	}
 	dir, file := ConfDir(obj), Role(obj)+".conf"
 	mounts, _ := containers(obj)[i]["volumeMounts"].([]any)
@@ -40,12 +40,12 @@ func MountedConf(cluster Cluster, obj map[string]any, namespace string) string {
 		}
 		return configMapData(cluster, obj, namespace, volume, key)
 	}
-	return ""
+	return "", nil
 }
 
 // configMapData reads key (a file name inside the volume) of the ConfigMap
 // behind the pod volume named volume.
-func configMapData(cluster Cluster, obj map[string]any, namespace, volume, file string) string {
+func configMapData(cluster Cluster, obj map[string]any, namespace, volume, file string) (string, error) {
 	volumes, _ := path(obj, "spec", "template", "spec", "volumes").([]any)
 	for _, v := range volumes {
 		vol := asMap(v)
@@ -61,12 +61,12 @@ func configMapData(cluster Cluster, obj map[string]any, namespace, volume, file 
 				key, _ = it["key"].(string)
 			}
 		}
-		for _, cm := range cluster.List(configMapKind, namespace) {
-			if path(cm, "metadata", "name") == name {
-				data, _ := asMap(cm["data"])[key].(string)
-				return data
-			}
+		cm, err := find(cluster, configMapKind, namespace, name)
+		if cm == nil {
+			return "", err
 		}
+		data, _ := asMap(cm["data"])[key].(string)
+		return data, nil
 	}
-	return ""
+	return "", nil
 }

@@ -15,8 +15,10 @@ import (
 
 // Cluster is what the functions may read of the cluster: the objects of a
 // kind in a namespace, from an informer cache or from the documents at hand.
+// A read that fails (a cache not synced, not allowed) is an error, never an
+// empty list: the expression then fails, and its failurePolicy decides.
 type Cluster interface {
-	List(kind schema.GroupVersionKind, namespace string) []map[string]any
+	List(kind schema.GroupVersionKind, namespace string) ([]map[string]any, error)
 }
 
 // Doris is the CEL library with dorisRole, dorisContainer, dorisPort and
@@ -54,25 +56,26 @@ func (l dorisLib) CompileOptions() []cel.EnvOption {
 		cel.Function("dorisFEService", cel.Overload("doris_fe_service_dyn_string", []*cel.Type{cel.DynType, cel.StringType}, cel.StringType,
 			cel.BinaryBinding(func(v, namespace ref.Val) ref.Val {
 				return withObject(v, func(o map[string]any) ref.Val {
-					return types.String(FEService(l.cluster, o, string(namespace.(types.String))))
+					return lookup("dorisFEService", str)(FEService(l.cluster, o, string(namespace.(types.String))))
 				})
 			}))),
 		cel.Function("dorisStatefulSetRole", cel.Overload("doris_statefulset_role_string_string", []*cel.Type{cel.StringType, cel.StringType}, cel.StringType,
 			cel.BinaryBinding(func(namespace, name ref.Val) ref.Val {
-				return types.String(StatefulSetRole(l.cluster, string(namespace.(types.String)), string(name.(types.String))))
+				return lookup("dorisStatefulSetRole", str)(StatefulSetRole(l.cluster, string(namespace.(types.String)), string(name.(types.String))))
 			}))),
 		cel.Function("dorisService", cel.Overload("doris_service_string_string", []*cel.Type{cel.StringType, cel.StringType}, cel.DynType,
 			cel.BinaryBinding(func(namespace, name ref.Val) ref.Val {
-				svc := Service(l.cluster, string(namespace.(types.String)), string(name.(types.String)))
-				if svc == nil {
-					return types.NullValue
-				}
-				return types.DefaultTypeAdapter.NativeToValue(svc)
+				return lookup("dorisService", func(svc map[string]any) ref.Val {
+					if svc == nil {
+						return types.NullValue
+					}
+					return types.DefaultTypeAdapter.NativeToValue(svc)
+				})(Service(l.cluster, string(namespace.(types.String)), string(name.(types.String))))
 			}))),
 		cel.Function("dorisSelectedPorts", cel.Overload("doris_selected_ports_dyn_string", []*cel.Type{cel.DynType, cel.StringType}, cel.ListType(cel.IntType),
 			cel.BinaryBinding(func(v, namespace ref.Val) ref.Val {
 				return withObject(v, func(o map[string]any) ref.Val {
-					return types.DefaultTypeAdapter.NativeToValue(SelectedPorts(l.cluster, o, string(namespace.(types.String))))
+					return lookup("dorisSelectedPorts", func(ports []int) ref.Val { return types.DefaultTypeAdapter.NativeToValue(ports) })(SelectedPorts(l.cluster, o, string(namespace.(types.String))))
 				})
 			}))),
 		cel.Function("dorisVersion", cel.Overload("doris_version_dyn", []*cel.Type{cel.DynType}, cel.StringType,
@@ -97,13 +100,26 @@ func (l dorisLib) CompileOptions() []cel.EnvOption {
 		cel.Function("dorisMountedConf", cel.Overload("doris_mounted_conf_dyn_string", []*cel.Type{cel.DynType, cel.StringType}, cel.StringType,
 			cel.BinaryBinding(func(v, namespace ref.Val) ref.Val {
 				return withObject(v, func(o map[string]any) ref.Val {
-					return types.String(MountedConf(l.cluster, o, string(namespace.(types.String))))
+					return lookup("dorisMountedConf", str)(MountedConf(l.cluster, o, string(namespace.(types.String))))
 				})
 			}))),
 	}
 }
 
 func (dorisLib) ProgramOptions() []cel.ProgramOption { return nil }
+
+// lookup turns the result of a function that reads the cluster into a CEL
+// value with toValue, or into an error that names the function.
+func lookup[T any](function string, toValue func(T) ref.Val) func(T, error) ref.Val {
+	return func(result T, err error) ref.Val {
+		if err != nil {
+			return types.NewErr("%s could not read the cluster: %v", function, err)
+		}
+		return toValue(result)
+	}
+}
+
+func str(s string) ref.Val { return types.String(s) }
 
 // withObject converts a CEL object to a map and applies f. The request's
 // object is already a map underneath; only other values are converted.

@@ -89,14 +89,14 @@ func TestPort(t *testing.T) {
 // objects is a Cluster over fixed objects.
 type objects []map[string]any
 
-func (o objects) List(kind schema.GroupVersionKind, namespace string) []map[string]any {
+func (o objects) List(kind schema.GroupVersionKind, namespace string) ([]map[string]any, error) {
 	var out []map[string]any
 	for _, obj := range o {
 		if obj["kind"] == kind.Kind && path(obj, "metadata", "namespace") == namespace {
 			out = append(out, obj)
 		}
 	}
-	return out
+	return out, nil
 }
 
 func object(kind, namespace, name string, labels map[string]any, spec map[string]any) map[string]any {
@@ -138,7 +138,7 @@ func TestFEService(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := FEService(tt.cluster, tt.be, "db"); got != tt.want {
+			if got, err := FEService(tt.cluster, tt.be, "db"); err != nil || got != tt.want {
 				t.Errorf("FEService = %q, want %q", got, tt.want)
 			}
 		})
@@ -166,7 +166,7 @@ func TestSelectedPorts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := SelectedPorts(objects{fe}, tt.svc, "db")
+			got, _ := SelectedPorts(objects{fe}, tt.svc, "db")
 			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
 				t.Errorf("SelectedPorts = %v, want %v", got, tt.want)
 			}

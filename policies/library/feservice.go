@@ -1,6 +1,7 @@
 package library
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 
@@ -20,17 +21,24 @@ var (
 // StatefulSet is the one with the same cluster label, or named X-fe for a BE
 // named X-be, or the only FE in the namespace. Of the Services whose selector
 // picks its pods, one that exposes the FE query port is preferred.
-func FEService(cluster Cluster, be map[string]any, namespace string) string {
+func FEService(cluster Cluster, be map[string]any, namespace string) (string, error) {
 	if cluster == nil {
-		return ""
+		return "", nil
 	}
-	fe := feOf(cluster.List(statefulSetKind, namespace), be)
+	sets, err := list(cluster, statefulSetKind, namespace)
+	if err != nil {
+		return "", err
+	}
+	fe := feOf(sets, be)
 	if fe == nil {
-		return ""
+		return "", nil
 	}
 	podLabels := stringMap(path(fe, "spec", "template", "metadata", "labels"))
 	queryPort, _ := Port(fe, "query")
-	services := cluster.List(serviceKind, namespace)
+	services, err := list(cluster, serviceKind, namespace)
+	if err != nil {
+		return "", err
+	}
 	slices.SortFunc(services, func(a, b map[string]any) int { return strings.Compare(name(a), name(b)) })
 	found := ""
 	for _, svc := range services {
@@ -39,13 +47,13 @@ func FEService(cluster Cluster, be map[string]any, namespace string) string {
 			continue
 		}
 		if exposes(svc, queryPort) {
-			return name(svc)
+			return name(svc), nil
 		}
 		if found == "" {
 			found = name(svc)
 		}
 	}
-	return found
+	return found, nil
 }
 
 // feOf picks the FE StatefulSet of be's cluster among sets.
@@ -121,13 +129,17 @@ func subset(small, big map[string]string) bool {
 // SelectedPorts lists the declared container ports of the Doris containers
 // of the StatefulSets in namespace whose pods svc selects; empty when it
 // selects no Doris pods, or they declare no ports.
-func SelectedPorts(cluster Cluster, svc map[string]any, namespace string) []int {
+func SelectedPorts(cluster Cluster, svc map[string]any, namespace string) ([]int, error) {
 	selector := stringMap(path(svc, "spec", "selector"))
 	if cluster == nil || len(selector) == 0 {
-		return nil
+		return nil, nil
+	}
+	sets, err := list(cluster, statefulSetKind, namespace)
+	if err != nil {
+		return nil, err
 	}
 	var ports []int
-	for _, sts := range cluster.List(statefulSetKind, namespace) {
+	for _, sts := range sets {
 		i := Container(sts)
 		if i < 0 || !subset(selector, stringMap(path(sts, "spec", "template", "metadata", "labels"))) {
 			continue
@@ -140,33 +152,45 @@ func SelectedPorts(cluster Cluster, svc map[string]any, namespace string) []int 
 		}
 	}
 	slices.Sort(ports)
-	return ports
+	return ports, nil
 }
 
 // StatefulSetRole is the Doris role of the StatefulSet namespace/name in
 // the cluster, or "": what a request on its scale subresource, which
 // carries only a Scale, is about.
-func StatefulSetRole(cluster Cluster, namespace, statefulSet string) string {
-	if cluster == nil {
-		return ""
+func StatefulSetRole(cluster Cluster, namespace, statefulSet string) (string, error) {
+	s, err := find(cluster, statefulSetKind, namespace, statefulSet)
+	if s == nil {
+		return "", err
 	}
-	for _, s := range cluster.List(statefulSetKind, namespace) {
-		if name(s) == statefulSet {
-			return Role(s)
-		}
-	}
-	return ""
+	return Role(s), nil
 }
 
 // Service is the Service namespace/name in the cluster, or nil.
-func Service(cluster Cluster, namespace, service string) map[string]any {
+func Service(cluster Cluster, namespace, service string) (map[string]any, error) {
+	return find(cluster, serviceKind, namespace, service)
+}
+
+// find is the object of kind namespace/name in the cluster, nil when the
+// cluster is known not to hold it.
+func find(cluster Cluster, kind schema.GroupVersionKind, namespace, objName string) (map[string]any, error) {
 	if cluster == nil {
-		return nil
+		return nil, nil
 	}
-	for _, s := range cluster.List(serviceKind, namespace) {
-		if name(s) == service {
-			return s
+	objects, err := list(cluster, kind, namespace)
+	for _, obj := range objects {
+		if name(obj) == objName {
+			return obj, nil
 		}
 	}
-	return nil
+	return nil, err
+}
+
+// list is cluster.List with an error that says what was read.
+func list(cluster Cluster, kind schema.GroupVersionKind, namespace string) ([]map[string]any, error) {
+	objects, err := cluster.List(kind, namespace)
+	if err != nil {
+		return nil, fmt.Errorf("reading the %s objects of namespace %s: %w", kind.Kind, namespace, err)
+	}
+	return objects, nil
 }

@@ -53,15 +53,18 @@ func readsFunctions(cluster Cluster) map[string]func(map[string]any) any {
 			return out
 		},
 		"dorisConfDir":       func(o map[string]any) any { return ConfDir(o) },
-		"dorisMountedConf":   func(o map[string]any) any { return MountedConf(cluster, o, "db") },
-		"dorisFEService":     func(o map[string]any) any { return FEService(cluster, o, "db") },
-		"dorisSelectedPorts": func(o map[string]any) any { return SelectedPorts(cluster, o, "db") },
+		"dorisMountedConf":   func(o map[string]any) any { return both(MountedConf(cluster, o, "db")) },
+		"dorisFEService":     func(o map[string]any) any { return both(FEService(cluster, o, "db")) },
+		"dorisSelectedPorts": func(o map[string]any) any { return both(SelectedPorts(cluster, o, "db")) },
 		"dorisVersion":       func(o map[string]any) any { return Version(o) },
 		"dorisHostMode": func(o map[string]any) any {
 			return []string{HostMode(o, nil, "2.1"), HostMode(o, nil, "1.2")}
 		},
 	}
 }
+
+// both is a result and its error, as one value to compare.
+func both[T any](result T, err error) any { return []any{result, err} }
 
 // TestObjectReadsAreAllAFunctionReads gives each function an object cut down
 // to the parts ObjectReads declares for it: its answer must not change.

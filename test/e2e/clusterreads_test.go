@@ -1,0 +1,124 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+
+	"github.com/doris-admission/doris-admission/policies"
+)
+
+// TestClusterReadsFailLoudly runs the server's engine on an informer cache
+// whose account may read ConfigMaps, Services and Namespaces but not
+// StatefulSets or Secrets: a policy whose paramKind it cannot read has a
+// load problem with the API server's answer, and a built-in lookup that
+// reads StatefulSets fails the request with a message that names the lookup
+// and the cause, instead of finding nothing.
+func TestClusterReadsFailLoudly(t *testing.T) {
+	if out, err := suite.apply(`
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: e2e-reads-some}
+rules:
+  - {apiGroups: [""], resources: [configmaps, services, namespaces], verbs: [get, list, watch]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: e2e-reads-some}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: e2e-reads-some}
+subjects: [{kind: User, name: e2e-reads-some}]
+`); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	t.Cleanup(func() { suite.kubectl("delete", "clusterrole,clusterrolebinding", "e2e-reads-some") })
+	cfg := rest.CopyConfig(suite.env.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: "e2e-reads-some"}
+	httpClient, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mapper, err := apiutil.NewDynamicRESTMapper(cfg, httpClient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cacheErrors := &policies.CacheErrors{}
+	informers, err := cache.New(cfg, cache.Options{HTTPClient: httpClient, Mapper: mapper, DefaultWatchErrorHandler: cacheErrors.Handle})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go informers.Start(ctx)
+	kube, err := kubernetes.NewForConfig(suite.env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine := policies.NewEngine(policies.ClusterConfig(informers, kube, mapper, kube.Discovery(), cacheErrors))
+	builtin, err := policies.Builtin(policies.DefaultNamespace, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	limited, err := policies.ReadPolicies("-", strings.NewReader(`
+apiVersion: policies.doris-admission.io/v1alpha1
+kind: ValidatingPolicy
+metadata: {name: secret-limits}
+spec:
+  paramKind: {apiVersion: v1, kind: Secret}
+  paramRef: {name: limits, namespace: default, parameterNotFoundAction: Deny}
+  matchConstraints:
+    resourceRules: [{apiGroups: [apps], apiVersions: [v1], operations: [CREATE], resources: [deployments]}]
+  validations: [{expression: "has(params.data)"}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded := engine.Load(append(builtin, limited...))
+	waitCtx, done := context.WithTimeout(ctx, 5*time.Second)
+	engine.CheckParams(waitCtx, loaded)
+	done()
+	for _, l := range loaded {
+		if l.Name() == "secret-limits" && (len(l.Problems) != 1 || !strings.Contains(l.Problems[0].Message, "the server cannot read Secret objects") || !strings.Contains(l.Problems[0].Message, `secrets is forbidden: User "e2e-reads-some" cannot list resource "secrets"`)) {
+			t.Errorf("secret-limits problems %+v, want one that says the Secrets cannot be read and why", l.Problems)
+		}
+	}
+	// The server would not turn ready: it cannot fill its cache of StatefulSets.
+	waitCtx, done = context.WithTimeout(ctx, 5*time.Second)
+	err = engine.WarmUp(waitCtx)
+	done()
+	if err == nil || !strings.Contains(err.Error(), "statefulsets.apps is forbidden") {
+		t.Errorf("WarmUp: %v, want the StatefulSets' cache to fail with the API server's answer", err)
+	}
+	data, err := os.ReadFile(filepath.Join(repoRoot, "deploy", "examples", "seed-be-plain.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := policies.ReadDocuments("-", strings.NewReader(string(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, doc := range docs {
+		if doc.Object.GetKind() != "StatefulSet" {
+			continue
+		}
+		req, err := engine.RequestForObject(doc.Object)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = engine.Mutate(ctx, req)
+		var perr *policies.PolicyError
+		for _, want := range []string{"dorisFEService could not read the cluster: reading the StatefulSet objects of namespace default", "statefulsets.apps is forbidden"} {
+			if !errors.As(err, &perr) || !strings.Contains(err.Error(), want) {
+				t.Errorf("mutating the seed's BE with StatefulSets unreadable: %v, want it to fail saying %q", err, want)
+			}
+		}
+	}
+}
