@@ -27,6 +27,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	corelisters "k8s.io/client-go/listers/core/v1"
 
+	"github.com/doris-admission/doris-admission/policies/api/v1alpha1"
 	"github.com/doris-admission/doris-admission/policies/inventory"
 )
 
@@ -76,6 +77,8 @@ type Engine struct {
 	// the test that compares the two.
 	reinvokeOnAnyChange bool
 
+	// unnamed numbers the admitted Services named by generateName.
+	unnamed atomic.Int64
 	// paramKinds are the kinds CheckParams has waited for once.
 	paramKinds sync.Map
 
@@ -97,6 +100,9 @@ type policySet struct {
 	// policy of each list may match, so a request no policy can match is
 	// answered without looking at any.
 	mutatingResources, validatingResources resourceNames
+	// kinds are the kinds of the resources the policies name exactly, and
+	// of the policy objects: the only kinds the metrics count by.
+	kinds map[schema.GroupVersionResource]string
 }
 
 // compileKey identifies one generation of one policy from one origin.
@@ -173,6 +179,7 @@ func (e *Engine) Load(policies []Policy) []Loaded {
 	}
 	next.mutatingResources = unionResourceNames(next.mutating)
 	next.validatingResources = unionResourceNames(next.validating)
+	next.kinds = e.kindsOf(slices.Concat(next.mutating, next.validating))
 	e.byKey = byKey
 	e.current.Store(next)
 	return loaded
@@ -279,6 +286,49 @@ func (e *Engine) Rules() (mutating, validating []admissionregistrationv1.RuleWit
 	return mutating, validating
 }
 
+// KindOf is the kind of resource (with "/subresource" for a subresource)
+// when a loaded policy names it exactly or it is a policy kind, else
+// "other": what a request is counted under, never what it says of itself,
+// so a client cannot make the server count under names it makes up.
+func (e *Engine) KindOf(resource schema.GroupVersionResource, subResource string) string {
+	kind, ok := e.current.Load().kinds[resource]
+	switch {
+	case !ok:
+		return "other"
+	case subResource != "":
+		return kind + "/" + subResource
+	}
+	return kind
+}
+
+// kindsOf maps the resources the policies' rules name exactly (and the
+// policy kinds) to their kinds.
+func (e *Engine) kindsOf(policies []*compiled) map[schema.GroupVersionResource]string {
+	kinds := map[schema.GroupVersionResource]string{
+		v1alpha1.GroupVersion.WithResource("mutatingpolicies"):   KindMutating,
+		v1alpha1.GroupVersion.WithResource("validatingpolicies"): KindValidating,
+	}
+	for _, c := range policies {
+		for _, rule := range c.criteria.resources.ResourceRules {
+			for _, group := range rule.APIGroups {
+				for _, version := range rule.APIVersions {
+					for _, resource := range rule.Resources {
+						resource, _, _ = strings.Cut(resource, "/")
+						gvr := schema.GroupVersionResource{Group: group, Version: version, Resource: resource}
+						if _, seen := kinds[gvr]; seen || group == "*" || version == "*" || resource == "*" {
+							continue
+						}
+						if gvk, err := e.mapper.KindFor(gvr); err == nil {
+							kinds[gvr] = gvk.Kind
+						}
+					}
+				}
+			}
+		}
+	}
+	return kinds
+}
+
 // GeneratingRules are the rules of the mutating policies that generate
 // objects: the objects to watch for generation.
 func (e *Engine) GeneratingRules() []admissionregistrationv1.RuleWithOperations {
@@ -376,6 +426,11 @@ func (e *Engine) Admitted(obj *unstructured.Unstructured, hold time.Duration) {
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, svc); err == nil {
 		if svc.Namespace == "" {
 			svc.Namespace = "default"
+		}
+		if svc.Name == "" {
+			// Named by generateName, it has no name yet: each such Service
+			// holds its ports under a name of its own.
+			svc.Name = fmt.Sprintf("%s(new %d)", svc.GenerateName, e.unnamed.Add(1))
 		}
 		if hold == 0 {
 			e.nodePorts.Set(svc)

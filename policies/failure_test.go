@@ -185,3 +185,24 @@ spec:
 		t.Errorf("Validate: %+v %v, want a denial that says the params cannot be read", res, err)
 	}
 }
+
+// The kinds requests are counted under are the loaded policies' and the
+// policy kinds; anything else is "other".
+func TestKindOfIsAFixedSet(t *testing.T) {
+	e := builtinEngine(t)
+	for _, tt := range []struct {
+		resource    schema.GroupVersionResource
+		subResource string
+		want        string
+	}{
+		{schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "statefulsets"}, "", "StatefulSet"},
+		{schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "statefulsets"}, "scale", "StatefulSet/scale"},
+		{schema.GroupVersionResource{Version: "v1", Resource: "services"}, "", "Service"},
+		{schema.GroupVersionResource{Group: "policies.doris-admission.io", Version: "v1alpha1", Resource: "validatingpolicies"}, "", "ValidatingPolicy"},
+		{schema.GroupVersionResource{Version: "v1", Resource: "made-up-1"}, "", "other"},
+	} {
+		if got := e.KindOf(tt.resource, tt.subResource); got != tt.want {
+			t.Errorf("KindOf(%v, %q) = %q, want %q", tt.resource, tt.subResource, got, tt.want)
+		}
+	}
+}

@@ -2,8 +2,10 @@ package policies
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -84,5 +86,21 @@ func TestNodePortRulesBeforeTheIndexIsFilled(t *testing.T) {
 	}
 	if len(res.Denied) != 1 || !strings.Contains(res.Denied[0].Message, "has not read the cluster's Services yet") {
 		t.Errorf("denied %v, want one denial saying the inventory is not ready", res.Denied)
+	}
+}
+
+// Services named by generateName each hold their node ports: a second one
+// does not replace the first's reservation.
+func TestGenerateNameServicesEachHoldTheirPorts(t *testing.T) {
+	e := builtinEngine(t)
+	web := `{apiVersion: v1, kind: Service, metadata: {generateName: web-, namespace: default}, spec: {type: NodePort, ports: [{name: http, port: 80, nodePort: %d}]}}`
+	e.Admitted(object(t, fmt.Sprintf(web, 31001)), time.Minute)
+	e.Admitted(object(t, fmt.Sprintf(web, 31002)), time.Minute)
+	res, err := e.Validate(context.Background(), request(t, object(t, fmt.Sprintf(web, 31001))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Denied) != 1 || !strings.Contains(res.Denied[0].Message, "nodePort 31001 is already used by Service default/web-(new ") {
+		t.Errorf("denials %v, want nodePort 31001 taken by the first generateName Service", res.Denied)
 	}
 }

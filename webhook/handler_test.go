@@ -63,16 +63,22 @@ func TestHandlerCountsEachRequestByResult(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			// The request names a kind of its own making: it is counted
+			// under "other", so a client cannot add series at will.
 			kind := "Kind" + tt.name
-			counter := requestsTotal.WithLabelValues(tt.name, kind, "CREATE", tt.result)
-			before := testutil.ToFloat64(counter)
+			counter := requestsTotal.WithLabelValues(tt.name, "other", "CREATE", tt.result)
+			before, series := testutil.ToFloat64(counter), testutil.CollectAndCount(requestsTotal)
 			hook := &admission.Webhook{Handler: &Handler{Name: tt.name, Decide: tt.decide}}
 			resp := review(t, hook, kind, admissionv1.Create)
 			if resp.Allowed != tt.allowed || resp.UID != "uid-1" {
 				t.Errorf("response allowed=%v uid=%q, want allowed=%v uid=uid-1", resp.Allowed, resp.UID, tt.allowed)
 			}
 			if got := testutil.ToFloat64(counter) - before; got != 1 {
-				t.Errorf("counter %s/%s/CREATE/%s grew by %v, want 1", tt.name, kind, tt.result, got)
+				t.Errorf("counter %s/other/CREATE/%s grew by %v, want 1", tt.name, tt.result, got)
+			}
+			review(t, hook, kind+"-again", "FORGED")
+			if got := testutil.CollectAndCount(requestsTotal) - series; got != 1 {
+				t.Errorf("made-up kinds and operations added %d series, want only %s/other/other/%s", got-1, tt.name, tt.result)
 			}
 		})
 	}

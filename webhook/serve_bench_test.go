@@ -64,8 +64,8 @@ func BenchmarkServeHTTP(b *testing.B) {
 	}
 	engine := policies.NewEngine(policies.OfflineConfig(nil))
 	engine.Load(builtin)
-	mutate := answer(&webhook.Admission{Handler: &Handler{Name: "mutate", Decide: mutator{engine}.decide}})
-	validate := answer(&webhook.Admission{Handler: &Handler{Name: "validate", Decide: validator{engine}.decide}})
+	mutate := answer(&webhook.Admission{Handler: &Handler{Name: "mutate", Decide: mutator{engine}.decide, KindOf: engine.KindOf}})
+	validate := answer(&webhook.Admission{Handler: &Handler{Name: "validate", Decide: validator{engine}.decide, KindOf: engine.KindOf}})
 	sts := benchmarkReview(b, "../deploy/examples/seed-fe-plain.yaml", "StatefulSet", metav1.GroupVersionResource{Group: "apps", Version: "v1", Resource: "statefulsets"})
 	svc := benchmarkReview(b, "../deploy/examples/nodeport-plan.yaml", "Service", metav1.GroupVersionResource{Version: "v1", Resource: "services"})
 	cm := []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"uid-1","kind":{"group":"","version":"v1","kind":"ConfigMap"},"resource":{"group":"","version":"v1","resource":"configmaps"},"name":"c","namespace":"bench","operation":"CREATE","userInfo":{},"object":{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","namespace":"bench"},"data":{"a":"b"}}}}`)

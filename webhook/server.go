@@ -57,8 +57,8 @@ func NewServer(opts Options, engine *policies.Engine) webhook.Server {
 		CertDir: opts.CertDir,
 		TLSOpts: []func(*tls.Config){s.configureTLS},
 	})
-	mutate := closeWhenDraining(opts.Draining, answer(&webhook.Admission{Handler: &Handler{Name: "mutate", Decide: mutator{engine}.decide}}))
-	validate := closeWhenDraining(opts.Draining, answer(&webhook.Admission{Handler: &Handler{Name: "validate", Decide: validator{engine}.decide}}))
+	mutate := closeWhenDraining(opts.Draining, answer(&webhook.Admission{Handler: &Handler{Name: "mutate", Decide: mutator{engine}.decide, KindOf: engine.KindOf}}))
+	validate := closeWhenDraining(opts.Draining, answer(&webhook.Admission{Handler: &Handler{Name: "validate", Decide: validator{engine}.decide, KindOf: engine.KindOf}}))
 	if opts.ClientCA != "" {
 		mutate, validate = requireClientCert(mutate), requireClientCert(validate)
 	}

@@ -28,8 +28,26 @@ type NodePorts struct {
 	mu       sync.RWMutex
 	held     index
 	reserved index
-	synced   bool
+	// reservations are the reserved Services, oldest first, and until are
+	// when each one's current reservation lapses: expired ones are purged
+	// and the oldest goes when there are more than maxReservations.
+	reservations []reservation
+	until        map[types.NamespacedName]time.Time
+	synced       bool
 }
+
+// reservation is one Reserve of a Service, until expires.
+type reservation struct {
+	service types.NamespacedName
+	expires time.Time
+}
+
+// maxReservations bounds the reservations held at once. Reservations come
+// from admission requests; a client that is not the API server (where the
+// server does not check client certificates) could otherwise make it hold
+// any number of them. At the API server's rate a reservation lives 30 s, so
+// this is far above what a cluster makes.
+const maxReservations = 4096
 
 // index maps node ports to their owners and Services to their node ports.
 type index struct {
@@ -39,7 +57,7 @@ type index struct {
 
 // NewNodePorts returns an empty index that is not yet synced.
 func NewNodePorts() *NodePorts {
-	return &NodePorts{held: newIndex(), reserved: newIndex()}
+	return &NodePorts{held: newIndex(), reserved: newIndex(), until: map[types.NamespacedName]time.Time{}}
 }
 
 func newIndex() index {
@@ -51,7 +69,7 @@ func newIndex() index {
 func (n *NodePorts) Set(svc *corev1.Service) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.reserved.remove(key(svc.Namespace, svc.Name))
+	n.unreserve(key(svc.Namespace, svc.Name))
 	n.held.put(svc, time.Time{})
 }
 
@@ -62,7 +80,43 @@ func (n *NodePorts) Set(svc *corev1.Service) {
 func (n *NodePorts) Reserve(svc *corev1.Service, hold time.Duration) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.reserved.put(svc, time.Now().Add(hold))
+	now := time.Now()
+	n.purge(now)
+	k, expires := key(svc.Namespace, svc.Name), now.Add(hold)
+	n.reserved.put(svc, expires)
+	n.until[k] = expires
+	n.reservations = append(n.reservations, reservation{k, expires})
+}
+
+// purge drops the reservations that lapsed by now, and the oldest ones
+// beyond maxReservations. A Service reserved again is dropped only with its
+// latest reservation. The caller holds the lock.
+func (n *NodePorts) purge(now time.Time) {
+	dropped := 0
+	for _, r := range n.reservations {
+		if r.expires.After(now) && len(n.reservations)-dropped < maxReservations {
+			break
+		}
+		if n.until[r.service].Equal(r.expires) {
+			n.unreserve(r.service)
+		}
+		dropped++
+	}
+	n.reservations = n.reservations[dropped:]
+}
+
+// unreserve forgets the reservation of Service k. The caller holds the lock.
+func (n *NodePorts) unreserve(k types.NamespacedName) {
+	n.reserved.remove(k)
+	delete(n.until, k)
+}
+
+// Reservations is how many reservations the index holds, lapsed ones not
+// purged yet included.
+func (n *NodePorts) Reservations() int {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return len(n.until)
 }
 
 // Delete forgets the node ports of Service namespace/name.
@@ -70,7 +124,7 @@ func (n *NodePorts) Delete(namespace, name string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.held.remove(key(namespace, name))
-	n.reserved.remove(key(namespace, name))
+	n.unreserve(key(namespace, name))
 }
 
 func key(namespace, name string) types.NamespacedName {

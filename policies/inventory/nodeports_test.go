@@ -99,3 +99,34 @@ func TestAFailedUpdateKeepsWhatTheServiceHolds(t *testing.T) {
 		t.Errorf("the Service's own node port was lost with its lapsed reservation: %v", got)
 	}
 }
+
+// Reservations a stranger could make cannot pile up: lapsed ones are purged
+// at the next Reserve, and there are never more than maxReservations (the
+// oldest go first); a Service reserved again keeps its latest reservation.
+func TestReservationsArePurgedAndBounded(t *testing.T) {
+	n := NewNodePorts()
+	for i := range 10 {
+		n.Reserve(service("forged", fmt.Sprint("lapsed-", i), port("web", int32(31000+i), corev1.ProtocolTCP)), time.Nanosecond)
+	}
+	time.Sleep(time.Millisecond)
+	n.Reserve(service("default", "web", port("web", 32000, corev1.ProtocolTCP)), time.Hour)
+	if got := n.Reservations(); got != 1 {
+		t.Errorf("%d reservations after the lapsed ones, want 1", got)
+	}
+	for i := range maxReservations + 100 {
+		n.Reserve(service("forged", fmt.Sprint("flood-", i), port("web", int32(30000+i%2000), corev1.ProtocolTCP)), time.Hour)
+	}
+	if got := n.Reservations(); got != maxReservations {
+		t.Errorf("%d reservations after a flood, want at most %d", got, maxReservations)
+	}
+	if got := n.Owners(32000); len(got) != 0 {
+		t.Errorf("the oldest reservation was not the one to go: %v", got)
+	}
+	n.Reserve(service("default", "again", port("web", 32001, corev1.ProtocolTCP)), time.Nanosecond)
+	n.Reserve(service("default", "again", port("web", 32001, corev1.ProtocolTCP)), time.Hour)
+	time.Sleep(time.Millisecond)
+	n.Reserve(service("default", "other", port("web", 32002, corev1.ProtocolTCP)), time.Hour)
+	if got := n.Owners(32001); len(got) != 1 {
+		t.Errorf("the first, lapsed reservation of a Service reserved again dropped its latest: %v", got)
+	}
+}
