@@ -591,3 +591,31 @@ func fromUnstructured(t *testing.T, objects map[string]*unstructured.Unstructure
 		t.Fatalf("%s: %v", key, err)
 	}
 }
+
+// TestNetworkPolicyIsOffered: off by default (TestHelmChartMatchesKustomize);
+// when enabled, the chart and the kustomize component make the same
+// NetworkPolicy, which admits to the webhook port only the API server's
+// addresses, and the API server accepts it; the chart refuses to enable it
+// without those addresses.
+func TestNetworkPolicyIsOffered(t *testing.T) {
+	if _, stderr, err := runHelmSplit(t, "template", "doris-admission", chartDir, "--set", "networkPolicy.enabled=true"); err == nil || !strings.Contains(stderr, "networkPolicy.enabled needs networkPolicy.apiServer") {
+		t.Errorf("enabling the NetworkPolicy without the API server's addresses: %v\n%s", err, stderr)
+	}
+	const key = "NetworkPolicy/doris-admission/doris-admission"
+	chart := byKey(t, parseObjects(t, renderChart(t, "doris-admission", "networkPolicy.enabled=true", "networkPolicy.apiServer[0].ipBlock.cidr=10.0.0.10/32")))
+	kustomized := byKey(t, parseObjects(t, kustomize(t, filepath.Join("testdata", "network-policy"))))
+	for _, u := range []*unstructured.Unstructured{chart[key], kustomized[key]} {
+		if u == nil {
+			t.Fatalf("no %s: chart %v, kustomize %v", key, chart[key] != nil, kustomized[key] != nil)
+		}
+		dropHelmLabels(u)
+	}
+	if diff := cmp.Diff(kustomized[key].Object, chart[key].Object); diff != "" {
+		t.Errorf("the chart's NetworkPolicy differs from the kustomize component's (-kustomize +helm):\n%s", diff)
+	}
+	ingress, _, _ := unstructured.NestedSlice(chart[key].Object, "spec", "ingress")
+	if got := fmt.Sprint(ingress); len(ingress) != 2 || !strings.Contains(got, "cidr:10.0.0.10/32") || !strings.Contains(got, "port:webhook") {
+		t.Errorf("ingress %s, want the webhook port from 10.0.0.10/32 and the probes", got)
+	}
+	applyInNamespace(t, "helm-network-policy", parseObjects(t, renderChart(t, "helm-network-policy", "networkPolicy.enabled=true", "networkPolicy.apiServer[0].ipBlock.cidr=10.0.0.10/32")))
+}
