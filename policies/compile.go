@@ -58,6 +58,8 @@ type compiled struct {
 	conditions matchconditions.Matcher
 	patchers   []patch.Patcher
 	compiler   *plugincel.CompositedCompiler
+	// group is the ID of the webhook group that serves the policy.
+	group string
 	// broken is why the policy's CEL environment did not build: every
 	// evaluation of the policy fails with it, per its failurePolicy.
 	broken error
@@ -82,6 +84,7 @@ func compile(p Policy, envSet *environment.EnvSet, checker *typeChecker) *compil
 	} else {
 		c.compileValidating(p.Validating, envSet)
 	}
+	c.group = groupOf(p, c.failure)
 	problems, costs := checker.check(p)
 	c.problems = append(c.problems, problems...)
 	c.costs = costs

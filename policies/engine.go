@@ -100,6 +100,8 @@ type policySet struct {
 	// policy of each list may match, so a request no policy can match is
 	// answered without looking at any.
 	mutatingResources, validatingResources resourceNames
+	// groups are the IDs of the policies' webhook groups.
+	groups map[string]bool
 	// kinds are the kinds of the resources the policies name exactly, and
 	// of the policy objects: the only kinds the metrics count by.
 	kinds map[schema.GroupVersionResource]string
@@ -180,6 +182,10 @@ func (e *Engine) Load(policies []Policy) []Loaded {
 	next.mutatingResources = unionResourceNames(next.mutating)
 	next.validatingResources = unionResourceNames(next.validating)
 	next.kinds = e.kindsOf(slices.Concat(next.mutating, next.validating))
+	next.groups = map[string]bool{}
+	for _, c := range slices.Concat(next.mutating, next.validating) {
+		next.groups[c.group] = true
+	}
 	e.byKey = byKey
 	e.current.Store(next)
 	return loaded
@@ -385,12 +391,7 @@ func coversServices(rule admissionregistrationv1.Rule) bool {
 func unionRules(policies []*compiled) []admissionregistrationv1.RuleWithOperations {
 	var out []admissionregistrationv1.RuleWithOperations
 	for _, c := range policies {
-		for _, named := range c.criteria.resources.ResourceRules {
-			rule := named.RuleWithOperations
-			if !slices.ContainsFunc(out, func(r admissionregistrationv1.RuleWithOperations) bool { return equality.Semantic.DeepEqual(r, rule) }) {
-				out = append(out, rule)
-			}
-		}
+		out = addRules(out, c)
 	}
 	return out
 }

@@ -65,6 +65,9 @@ func (e *Engine) Mutate(ctx context.Context, req *Request) (*MutateResult, error
 	// reinvoked policy's changes come after everything of the first pass.
 	writes := make([][]objectPath, len(set.mutating)+1)
 	for i, c := range set.mutating {
+		if !set.serves(req, c) {
+			continue
+		}
 		written, err := e.mutateWith(ctx, c, req, &versioned, result)
 		if err != nil {
 			return nil, err
@@ -72,7 +75,7 @@ func (e *Engine) Mutate(ctx context.Context, req *Request) (*MutateResult, error
 		writes[i] = written
 	}
 	for i, c := range set.mutating {
-		if c.Mutating.Spec.ReinvocationPolicy != admissionregistrationv1.IfNeededReinvocationPolicy || !e.touchedAfter(c, writes[i+1:]) {
+		if !set.serves(req, c) || c.Mutating.Spec.ReinvocationPolicy != admissionregistrationv1.IfNeededReinvocationPolicy || !e.touchedAfter(c, writes[i+1:]) {
 			continue
 		}
 		written, err := e.mutateWith(ctx, c, req, &versioned, result)

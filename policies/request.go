@@ -16,6 +16,9 @@ import (
 // Request is one admission request as the policies see it.
 type Request struct {
 	admission.Attributes
+	// Group is the webhook group that sent the request (WebhookGroup.ID):
+	// only the policies it serves evaluate it. "" for every policy.
+	Group string
 }
 
 // RequestFromAdmission turns an AdmissionReview request into a Request. The
@@ -41,7 +44,7 @@ func RequestFromAdmission(req *admissionv1.AdmissionRequest) (*Request, error) {
 		schema.GroupVersionKind(req.Kind), req.Namespace, req.Name,
 		schema.GroupVersionResource(req.Resource), req.SubResource,
 		admission.Operation(req.Operation), nil, dryRun, userInfo)
-	return &Request{attrs}, nil
+	return &Request{Attributes: attrs}, nil
 }
 
 // decodeRaw decodes raw JSON into an unstructured object, or nil when empty.
@@ -84,5 +87,5 @@ func (e *Engine) RequestForUpdate(obj, old *unstructured.Unstructured) (*Request
 	}
 	attrs := admission.NewAttributesRecord(obj.DeepCopy(), oldObject, gvk, namespace, obj.GetName(),
 		mapping.Resource, "", operation, nil, false, &user.DefaultInfo{})
-	return &Request{attrs}, nil
+	return &Request{Attributes: attrs}, nil
 }

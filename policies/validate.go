@@ -58,6 +58,9 @@ func (e *Engine) Validate(ctx context.Context, req *Request) (*ValidateResult, e
 	var versioned *admission.VersionedAttributes
 	var audited []auditFailure
 	for _, c := range set.validating {
+		if !set.serves(req, c) {
+			continue
+		}
 		violations, ignored, annotations, err := e.validateWith(ctx, c, req, &versioned)
 		switch {
 		case err != nil && c.failure == admissionregistrationv1.Ignore:

@@ -28,7 +28,7 @@ func (m mutator) decide(ctx context.Context, req admission.Request) admission.Re
 	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
 		return admission.Allowed("only CREATE and UPDATE are mutated")
 	}
-	r, err := policies.RequestFromAdmission(&req.AdmissionRequest)
+	r, err := request(ctx, &req.AdmissionRequest)
 	if err != nil {
 		return admission.Errored(http.StatusBadRequest, err)
 	}
@@ -66,7 +66,7 @@ func (m mutator) decide(ctx context.Context, req admission.Request) admission.Re
 		if validate {
 			review := req.AdmissionRequest
 			review.Object.Raw = mutated
-			mutatedReq, err := policies.RequestFromAdmission(&review)
+			mutatedReq, err := request(ctx, &review)
 			if err != nil {
 				return admission.Errored(http.StatusBadRequest, err)
 			}

@@ -14,6 +14,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"math/big"
 	"net"
 	"net/http"
@@ -467,5 +468,62 @@ func TestHostilePoliciesDoNotStallOthers(t *testing.T) {
 		if strings.Contains(message, "loop-ignore") {
 			t.Errorf("loop-ignore has failurePolicy Ignore but is in the denial: %s", message)
 		}
+	}
+}
+
+// TestStrangersReserveNothing: with --client-ca, a review of a NodePort
+// Service from a client without the API server's certificate makes the
+// server hold nothing, while the same review from the API server holds the
+// port for the Service (another Service asking for it is then refused).
+func TestStrangersReserveNothing(t *testing.T) {
+	apiServers, strangers := newTestCA(t, "kube-apiserver-client-ca"), newTestCA(t, "someone-else")
+	file := filepath.Join(t.TempDir(), "client-ca.crt")
+	if err := os.WriteFile(file, apiServers.pem, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	engine := testEngine(t, "")
+	ts, err := startServer(t, Options{ClientCA: file}, engine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	service := func(name string) string {
+		return `{"apiVersion":"v1","kind":"Service","metadata":{"name":"` + name + `","namespace":"shop"},"spec":{"type":"NodePort","ports":[{"name":"web","port":80,"nodePort":31555}]}}`
+	}
+	forge := func(certificate *tls.Certificate) {
+		client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ts.ca, MinVersion: tls.VersionTLS12,
+			GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+				if certificate == nil {
+					return &tls.Certificate{}, nil
+				}
+				return certificate, nil
+			}}}}
+		defer client.CloseIdleConnections()
+		if resp, err := client.Post(ts.url+MutatePath+"/fail", "application/json", bytes.NewReader(reviewOf("Service", "CREATE", service("forged"), ""))); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}
+	taken := func() bool {
+		obj := &unstructured.Unstructured{}
+		if err := obj.UnmarshalJSON([]byte(service("real"))); err != nil {
+			t.Fatal(err)
+		}
+		req, err := engine.RequestForObject(obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := engine.Validate(context.Background(), req)
+		return err != nil || len(res.Denied) > 0
+	}
+	forge(nil)
+	stranger := strangers.client(t, "kube-apiserver")
+	forge(&stranger)
+	if taken() {
+		t.Fatal("a review from a client without the API server's certificate reserved node port 31555")
+	}
+	apiServer := apiServers.client(t, "kube-apiserver")
+	forge(&apiServer)
+	if !taken() {
+		t.Error("the API server's review did not reserve node port 31555: this test cannot tell")
 	}
 }

@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
+
+	admissionv1 "k8s.io/api/admission/v1"
 
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
@@ -62,9 +65,33 @@ func NewServer(opts Options, engine *policies.Engine) webhook.Server {
 	if opts.ClientCA != "" {
 		mutate, validate = requireClientCert(mutate), requireClientCert(validate)
 	}
-	s.Register(MutatePath, mutate)
-	s.Register(ValidatePath, validate)
+	for path, handler := range map[string]http.Handler{MutatePath: mutate, ValidatePath: validate} {
+		// The endpoint serves every policy; endpoint/<group> the webhook
+		// group's (see Configurations).
+		s.Register(path, handler)
+		s.Register(path+"/", byGroup(path, handler))
+	}
 	return s
+}
+
+type groupKey struct{}
+
+// byGroup passes on the webhook group in the path after endpoint.
+func byGroup(endpoint string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		group := strings.TrimPrefix(r.URL.Path, endpoint+"/")
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), groupKey{}, group)))
+	})
+}
+
+// request is req as the policies see it, from the webhook group the API
+// server called.
+func request(ctx context.Context, req *admissionv1.AdmissionRequest) (*policies.Request, error) {
+	r, err := policies.RequestFromAdmission(req)
+	if err == nil {
+		r.Group, _ = ctx.Value(groupKey{}).(string)
+	}
+	return r, err
 }
 
 // server is controller-runtime's webhook server with the client CA read

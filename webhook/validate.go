@@ -28,7 +28,7 @@ func (v validator) decide(ctx context.Context, req admission.Request) admission.
 	if policies.ValidatedWhenMutating(schema.GroupVersionResource(req.Resource), admissionregistrationv1.OperationType(req.Operation)) {
 		return admission.Allowed("validated in the mutating phase")
 	}
-	r, err := policies.RequestFromAdmission(&req.AdmissionRequest)
+	r, err := request(ctx, &req.AdmissionRequest)
 	if err != nil {
 		return admission.Errored(http.StatusBadRequest, err)
 	}

@@ -86,7 +86,7 @@ SIGTERM: requests in flight are answered before it exits.`,
 	opts.policies.bindFlags(cmd)
 	opts.certs.bindFlags(cmd)
 	flags.StringVar(&opts.webhookConfig, "webhook-configuration", "doris-admission", "name of the MutatingWebhookConfiguration and ValidatingWebhookConfiguration whose rules the server keeps equal to the policies' rules; empty: leave them alone")
-	flags.StringSliceVar(&opts.excludeNamespaces, "exclude-namespaces", []string{"kube-system", ownNamespace()}, "namespaces never sent to the webhooks")
+	flags.StringSliceVar(&opts.excludeNamespaces, "exclude-namespaces", []string{"kube-system", "kube-node-lease", ownNamespace()}, "namespaces never sent to the webhooks (kube-node-lease never is)")
 	flags.BoolVar(&opts.audit, "audit", true, "scan the objects that already exist and write PolicyReports (wgpolicyk8s.io/v1alpha2); one replica scans, the one holding the Lease doris-admission-audit")
 	flags.DurationVar(&opts.auditInterval, "audit-interval", time.Hour, "time between full scans, besides those at start, on policy changes and on object changes; 0: none")
 	flags.StringVar(&opts.agentImage, "agent-image", "", "the agent image the doris-agent policy's init container runs, in place of the agentImage setting's default (the ConfigMap doris-admission-settings still wins)")

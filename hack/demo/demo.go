@@ -145,8 +145,7 @@ func (d *demo) installWebhooks(ctx context.Context) error {
 		return fmt.Errorf("creating ValidatingWebhookConfiguration %s: %w", validating.Name, err)
 	}
 	d.printf("   MutatingWebhookConfiguration and ValidatingWebhookConfiguration %q from\n", configurationName)
-	d.printf("   deploy/kustomize/base/webhooks.yaml, as written (rules, failurePolicy %s, timeoutSeconds %d,\n",
-		*mutating.Webhooks[0].FailurePolicy, *mutating.Webhooks[0].TimeoutSeconds)
+	d.printf("   deploy/kustomize/base/webhooks.yaml, as written (timeoutSeconds %d,\n", *mutating.Webhooks[0].TimeoutSeconds)
 	d.printf("   namespaceSelector) except clientConfig: this cluster has no pod network, so instead of the\n")
 	d.printf("   Service %s/%s they call %s and %s.\n",
 		serverNamespace, "doris-admission", *mutating.Webhooks[0].ClientConfig.URL, *validating.Webhooks[0].ClientConfig.URL)
@@ -223,8 +222,8 @@ func (d *demo) describeCertificates(ctx context.Context) error {
 			missing = fmt.Sprintf("MutatingWebhookConfiguration %s: webhooks[0].clientConfig.caBundle does not hold the CA of Secret %s/%s", configurationName, serverNamespace, certificateSecret)
 		case !bytes.Contains(validating.Webhooks[0].ClientConfig.CABundle, secretCA):
 			missing = fmt.Sprintf("ValidatingWebhookConfiguration %s: webhooks[0].clientConfig.caBundle does not hold the CA of Secret %s/%s", configurationName, serverNamespace, certificateSecret)
-		case len(mutating.Webhooks[0].Rules) == 0:
-			missing = fmt.Sprintf("MutatingWebhookConfiguration %s has no rules yet", configurationName)
+		case len(mutating.Webhooks) < 2:
+			missing = fmt.Sprintf("MutatingWebhookConfiguration %s has no webhook for the policies yet", configurationName)
 		}
 		if missing == "" {
 			break
@@ -251,9 +250,14 @@ func (d *demo) describeCertificates(ctx context.Context) error {
 	d.printf("     and a serving certificate (valid until %s) for\n", leaf.NotAfter.Format(time.DateOnly))
 	d.printf("       %s,\n", strings.Join(hosts, ", "))
 	d.printf("   - put that CA in the caBundle of both webhook configurations,\n")
-	d.printf("   - set their rules from the policies it loaded:\n")
-	d.printf("       mutating:   %s\n", describeRules(mutating.Webhooks[0].Rules))
-	d.printf("       validating: %s\n", describeRules(validating.Webhooks[0].Rules))
+	d.printf("   - added to each a webhook per group of the policies it loaded (same failurePolicy and\n")
+	d.printf("     selectors), sent only what they match and failing as they do:\n")
+	for _, w := range mutating.Webhooks[1:] {
+		d.printf("       %s (%s): %s\n", w.Name, *w.FailurePolicy, describeRules(w.Rules))
+	}
+	for _, w := range validating.Webhooks[1:] {
+		d.printf("       %s (%s): %s\n", w.Name, *w.FailurePolicy, describeRules(w.Rules))
+	}
 	return nil
 }
 

@@ -103,10 +103,10 @@ func TestDemo(t *testing.T) {
 		// The valid plan passes.
 		"service/doriscluster-sample-fe-service created",
 		// Rejected, with the reasons.
-		"- Service default/doris-be was rejected by the webhook mutate.doris-admission.io and not created:\n",
+		"- Service default/doris-be was rejected by the webhook fail.mutate.doris-admission.io and not created:\n",
 		`       spec.ports: nodePort 32130 is already used by Service default/doris-fe (port "http")`,
 		`       spec.ports: nodePort 40000 (port "heartbeat") is outside the allowed range 30000-32767`,
-		"- Service default/doris-be-debug was rejected by the webhook mutate.doris-admission.io and not created:\n",
+		"- Service default/doris-be-debug was rejected by the webhook fail.mutate.doris-admission.io and not created:\n",
 		`       spec.ports: nodePort 31201 is used by ports "web" and "brpc" of this Service`,
 		"The rest of the file was applied: service/doris-fe configured.",
 		"Stopping the server, kube-apiserver and etcd",

@@ -86,7 +86,7 @@ func TestServerManagesItsCertificates(t *testing.T) {
 	// A Doris StatefulSet is now sent to the first replica too; the API
 	// server must trust its certificate for the apply to pass.
 	eventually(t, 15*time.Second, func() string {
-		rules, _ := suite.kubectl("get", "mutatingwebhookconfiguration", config, "-o", "jsonpath={.webhooks[0].rules[*].resources}")
+		rules, _ := suite.kubectl("get", "mutatingwebhookconfiguration", config, "-o", "jsonpath={.webhooks[*].rules[*].resources}")
 		if !strings.Contains(rules, "statefulsets") {
 			return "the replica did not set its rules: " + rules
 		}
@@ -165,7 +165,7 @@ func TestCertificateRotationUnderLoad(t *testing.T) {
 	t.Cleanup(server.stop)
 	t.Cleanup(func() { suite.kubectl("delete", "mutatingwebhookconfiguration,validatingwebhookconfiguration", config) })
 	eventually(t, 15*time.Second, func() string {
-		rules, _ := suite.kubectl("get", "mutatingwebhookconfiguration", config, "-o", "jsonpath={.webhooks[0].rules[*].resources}")
+		rules, _ := suite.kubectl("get", "mutatingwebhookconfiguration", config, "-o", "jsonpath={.webhooks[*].rules[*].resources}")
 		if !strings.Contains(rules, "statefulsets") {
 			return "the server did not set its rules: " + rules
 		}

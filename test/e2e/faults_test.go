@@ -34,10 +34,12 @@ func startFaultsServer(t *testing.T, addr, config string) *serverProcess {
 }
 
 // TestServerKilledMidApply kills the server while kubectl applies many Doris
-// StatefulSets in one go. With failurePolicy Fail for mutation, the apply
-// fails and says why, and every StatefulSet that was stored is fully
-// mutated; with Ignore for validation, objects only validated go in. A new
-// server then enforces again.
+// StatefulSets in one go. The built-in policies fail closed: the apply fails
+// and says why, and every StatefulSet that was stored is fully mutated. A
+// ConfigMap matched only by a failurePolicy Ignore policy goes in (its
+// webhook fails open), and so does a lease in kube-node-lease, which is
+// never sent, while the same lease elsewhere is refused. A new server then
+// enforces again.
 func TestServerKilledMidApply(t *testing.T) {
 	const config = "faults-e2e"
 	addr, err := freeAddress()
@@ -46,9 +48,6 @@ func TestServerKilledMidApply(t *testing.T) {
 	}
 	ca := base64.StdEncoding.EncodeToString(suite.env.WebhookInstallOptions.LocalServingCAData)
 	manifest := strings.ReplaceAll(webhookConfigurations(config, addr), "clientConfig: {url:", "clientConfig: {caBundle: "+ca+", url:")
-	// Validation fails open; mutation fails closed.
-	mutating, validating, _ := strings.Cut(manifest, "---")
-	manifest = mutating + "---" + strings.Replace(validating, "failurePolicy: Fail", "failurePolicy: Ignore", 1)
 	if out, err := suite.apply(manifest); err != nil {
 		t.Fatalf("creating the webhook configurations: %v\n%s", err, out)
 	}
@@ -59,20 +58,32 @@ apiVersion: policies.doris-admission.io/v1alpha1
 kind: ValidatingPolicy
 metadata: {name: faults-e2e-configmaps}
 spec:
+  failurePolicy: Ignore
   matchConstraints:
     objectSelector: {matchLabels: {faults-e2e: "yes"}}
     resourceRules: [{apiGroups: [""], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [configmaps]}]
   validations: [{expression: "!has(object.data) || !('forbidden' in object.data)", message: "has the key forbidden"}]
+---
+apiVersion: policies.doris-admission.io/v1alpha1
+kind: ValidatingPolicy
+metadata: {name: faults-e2e-leases}
+spec:
+  matchConstraints:
+    objectSelector: {matchLabels: {faults-e2e: "yes"}}
+    resourceRules: [{apiGroups: [coordination.k8s.io], apiVersions: [v1], operations: [CREATE], resources: [leases]}]
+  validations: [{expression: "true"}]
 `); err != nil {
-		t.Fatalf("creating the policy: %v\n%s", err, out)
+		t.Fatalf("creating the policies: %v\n%s", err, out)
 	}
-	t.Cleanup(func() { suite.kubectl("delete", "validatingpolicy", "faults-e2e-configmaps", "--ignore-not-found") })
+	t.Cleanup(func() {
+		suite.kubectl("delete", "validatingpolicy", "faults-e2e-configmaps", "faults-e2e-leases", "--ignore-not-found")
+	})
 
 	server := startFaultsServer(t, addr, config)
 	eventually(t, 15*time.Second, func() string {
-		m, _ := suite.kubectl("get", "mutatingwebhookconfiguration", config, "-o", "jsonpath={.webhooks[0].rules[*].resources}")
-		v, _ := suite.kubectl("get", "validatingwebhookconfiguration", config, "-o", "jsonpath={.webhooks[0].rules[*].resources}")
-		if !strings.Contains(m, "statefulsets") || !strings.Contains(v, "configmaps") {
+		m, _ := suite.kubectl("get", "mutatingwebhookconfiguration", config, "-o", "jsonpath={.webhooks[*].rules[*].resources}")
+		v, _ := suite.kubectl("get", "validatingwebhookconfiguration", config, "-o", "jsonpath={.webhooks[*].rules[*].resources}")
+		if !strings.Contains(m, "statefulsets") || !strings.Contains(v, "configmaps") || !strings.Contains(v, "leases") {
 			return "the server did not set its rules: " + m + " / " + v
 		}
 		return ""
@@ -80,6 +91,7 @@ spec:
 	t.Cleanup(func() {
 		suite.kubectl("delete", "statefulset", "-n", faultsNamespace, "-l", "e2e=plain-fe")
 		suite.kubectl("delete", "configmap", "-n", faultsNamespace, "-l", "faults-e2e=yes")
+		suite.kubectl("delete", "lease", "-n", "kube-node-lease", "-l", "faults-e2e=yes")
 	})
 
 	// Many StatefulSets in one apply; the server dies after the first few.
@@ -106,7 +118,7 @@ spec:
 	server.cmd.Process.Kill()
 	<-server.exited
 	res := <-applied
-	if res.err == nil || !strings.Contains(res.out, `failed calling webhook "mutate.certs-e2e.doris-admission.io"`) {
+	if res.err == nil || !strings.Contains(res.out, `failed calling webhook "fail.mutate.doris-admission.io"`) {
 		t.Errorf("the apply must fail and name the webhook it could not call (%v):\n%s", res.err, res.out)
 	}
 	stored, _ := suite.kubectl("get", "statefulsets", "-n", faultsNamespace, "-l", "e2e=plain-fe",
@@ -121,10 +133,19 @@ spec:
 		}
 	}
 
-	// Validation fails open: with the server down, a ConfigMap it would
-	// deny goes in.
+	// The policy with failurePolicy Ignore fails open: with the server
+	// down, a ConfigMap it would deny goes in.
 	if out, err := suite.apply(`{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "faults-open", "namespace": "kube-system", "labels": {"faults-e2e": "yes"}}, "data": {"forbidden": "x"}}`); err != nil {
 		t.Errorf("with failurePolicy Ignore a ConfigMap must go in while the server is down: %v\n%s", err, out)
+	}
+	// kube-node-lease is never sent: a lease the Fail policy matches goes in
+	// there, and is refused in a namespace the server is sent.
+	lease := `{"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "faults-lease", "namespace": "%s", "labels": {"faults-e2e": "yes"}}, "spec": {"holderIdentity": "e2e"}}`
+	if out, err := suite.apply(fmt.Sprintf(lease, "kube-node-lease")); err != nil {
+		t.Errorf("a lease in kube-node-lease must go in while the server is down: %v\n%s", err, out)
+	}
+	if out, err := suite.apply(fmt.Sprintf(lease, faultsNamespace)); err == nil || !strings.Contains(out, `failed calling webhook "fail-`) {
+		t.Errorf("a lease the Fail policy guards must be refused while the server is down (%v):\n%s", err, out)
 	}
 
 	// A new server on the same address enforces again.
@@ -176,7 +197,7 @@ func TestAPIServerOutage(t *testing.T) {
 	}
 	t.Cleanup(server.stop)
 	eventually(t, 15*time.Second, func() string {
-		if rules, _ := suite.kubectl("get", "mutatingwebhookconfiguration", config, "-o", "jsonpath={.webhooks[0].rules[*].resources}"); !strings.Contains(rules, "services") {
+		if rules, _ := suite.kubectl("get", "mutatingwebhookconfiguration", config, "-o", "jsonpath={.webhooks[*].rules[*].resources}"); !strings.Contains(rules, "services") {
 			return "the server did not set its rules: " + rules
 		}
 		return ""

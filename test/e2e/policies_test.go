@@ -211,3 +211,45 @@ spec:
 		return ""
 	})
 }
+
+// TestDeletingADorisServiceIsDenied: a ValidatingPolicy on DELETE reaches
+// the server, with the object being deleted as oldObject, and kubectl
+// delete is refused with its message.
+func TestDeletingADorisServiceIsDenied(t *testing.T) {
+	if out, err := suite.apply(`
+apiVersion: policies.doris-admission.io/v1alpha1
+kind: ValidatingPolicy
+metadata: {name: keep-doris-services}
+spec:
+  matchConstraints:
+    resourceRules: [{apiGroups: [""], apiVersions: [v1], operations: [DELETE], resources: [services]}]
+  validations:
+    - expression: "!('doris.apache.org/role' in oldObject.metadata.?labels.orValue({}))"
+      message: Doris Services are kept; remove the label doris.apache.org/role first
+---
+apiVersion: v1
+kind: Service
+metadata: {name: keep-me, namespace: default, labels: {doris.apache.org/role: fe}}
+spec: {ports: [{port: 9030}]}
+`); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		suite.kubectl("delete", "validatingpolicy", "keep-doris-services", "--ignore-not-found")
+		suite.kubectl("delete", "service", "-n", "default", "keep-me", "--ignore-not-found")
+	})
+	eventually(t, 30*time.Second, func() string {
+		ops, _ := suite.kubectl("get", "validatingwebhookconfiguration", "doris-admission", "-o", "jsonpath={.webhooks[*].rules[*].operations}")
+		return map[bool]string{false: "the server has not sent DELETE to its webhooks yet: " + ops}[strings.Contains(ops, "DELETE")]
+	})
+	out, err := suite.kubectl("delete", "service", "-n", "default", "keep-me")
+	if err == nil || !strings.Contains(out, "Doris Services are kept; remove the label doris.apache.org/role first (policy keep-doris-services)") {
+		t.Errorf("kubectl delete of a Doris Service was not refused with the policy's message (%v):\n%s", err, out)
+	}
+	if out, err := suite.kubectl("label", "service", "-n", "default", "keep-me", "doris.apache.org/role-"); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if out, err := suite.kubectl("delete", "service", "-n", "default", "keep-me"); err != nil {
+		t.Errorf("without the label the Service must go: %v\n%s", err, out)
+	}
+}

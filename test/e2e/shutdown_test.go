@@ -50,7 +50,7 @@ func TestRollingRestartLosesNothing(t *testing.T) {
 	}
 	replicas := []*serverProcess{start(), start()}
 	eventually(t, 15*time.Second, func() string {
-		rules, _ := suite.kubectl("get", "mutatingwebhookconfiguration", config, "-o", "jsonpath={.webhooks[0].rules[*].resources}")
+		rules, _ := suite.kubectl("get", "mutatingwebhookconfiguration", config, "-o", "jsonpath={.webhooks[*].rules[*].resources}")
 		if !strings.Contains(rules, "statefulsets") {
 			return "the replicas did not set their rules: " + rules
 		}

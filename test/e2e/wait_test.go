@@ -27,7 +27,7 @@ func eventually(t *testing.T, timeout time.Duration, check func() string) {
 func waitForWebhookRule(t *testing.T, kind, resource string, present bool) {
 	t.Helper()
 	eventually(t, 30*time.Second, func() string {
-		out, err := suite.kubectl("get", kind, "doris-admission", "-o", "jsonpath={.webhooks[0].rules[*].resources}")
+		out, err := suite.kubectl("get", kind, "doris-admission", "-o", "jsonpath={.webhooks[*].rules[*].resources}")
 		if err != nil {
 			return out
 		}

@@ -28,11 +28,11 @@ true
 {{- end }}
 
 {{/*
-The namespaces never sent to the webhooks: kube-system, the release namespace and
-webhooks.excludeNamespaces, sorted as the server writes them.
+The namespaces never sent to the webhooks: kube-system, kube-node-lease, the release namespace
+and webhooks.excludeNamespaces, sorted as the server writes them.
 */}}
 {{- define "doris-admission.excludedNamespaces" -}}
-{{- concat (list "kube-system" .Release.Namespace) (.Values.webhooks.excludeNamespaces | default list) | uniq | sortAlpha | toJson -}}
+{{- concat (list "kube-system" "kube-node-lease" .Release.Namespace) (.Values.webhooks.excludeNamespaces | default list) | uniq | sortAlpha | toJson -}}
 {{- end }}
 
 {{/* The Secret cert-manager writes the serving certificate to. */}}
@@ -41,15 +41,14 @@ doris-admission-serving-tls
 {{- end }}
 
 {{/*
-liveRules are the rules of webhook in the cluster's kind doris-admission (the server keeps them
-equal to the policies' rules) as JSON, or nothing when there is no such configuration yet or no
-cluster (helm template).
+liveWebhooks are the webhooks the server added after the first (the anchor) of the cluster's
+configuration of kind doris-admission, one per group of policies, as a YAML list, or nothing when
+there is no such configuration yet or no cluster (helm template). An upgrade carries them over, so
+it neither stops enforcement until the server rewrites them nor conflicts with the server.
 */}}
-{{- define "doris-admission.liveRules" -}}
+{{- define "doris-admission.liveWebhooks" -}}
 {{- $live := lookup "admissionregistration.k8s.io/v1" .kind "" "doris-admission" -}}
-{{- range (dig "webhooks" list $live) -}}
-{{- if eq .name $.webhook -}}
-{{- .rules | default list | toJson -}}
-{{- end -}}
+{{- range rest (dig "webhooks" list $live) }}
+- {{ toJson . }}
 {{- end -}}
 {{- end }}
