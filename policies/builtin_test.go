@@ -219,24 +219,29 @@ data: {agentImage: "mirror.example/agent:v8"}
 // mutatedSeedFE is the seed's plain FE StatefulSet as e mutates it.
 func mutatedSeedFE(t *testing.T, e *Engine) *unstructured.Unstructured {
 	t.Helper()
-	docs, err := ReadDocuments("../deploy/examples/seed-fe-plain.yaml", nil)
+	res, err := e.Mutate(context.Background(), seedRequest(t, e, "seed-fe-plain.yaml"))
+	if err != nil || res.Object == nil {
+		t.Fatalf("mutate: %v %v", res, err)
+	}
+	return res.Object
+}
+
+// seedRequest is the CREATE of the StatefulSet of deploy/examples/file.
+func seedRequest(t *testing.T, e *Engine, file string) *Request {
+	t.Helper()
+	docs, err := ReadDocuments("../deploy/examples/"+file, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, doc := range docs {
-		if doc.Object.GetKind() != "StatefulSet" {
-			continue
+		if doc.Object.GetKind() == "StatefulSet" {
+			req, err := e.RequestForObject(doc.Object)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return req
 		}
-		req, err := e.RequestForObject(doc.Object)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := e.Mutate(context.Background(), req)
-		if err != nil || res.Object == nil {
-			t.Fatalf("mutate: %v %v", res, err)
-		}
-		return res.Object
 	}
-	t.Fatal("no StatefulSet in deploy/examples/seed-fe-plain.yaml")
+	t.Fatalf("no StatefulSet in deploy/examples/%s", file)
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -47,6 +48,10 @@ type Controller struct {
 // paramSyncTimeout bounds the wait, at load, for the caches of the
 // policies' paramKinds: a kind the server may not list never fills.
 const paramSyncTimeout = 15 * time.Second
+
+// paramRecheck is how soon the policies are loaded again while a paramKind
+// cannot be read.
+const paramRecheck = time.Minute
 
 // reloadAll is the one work item: any policy change reloads the whole set,
 // so the engine always holds one consistent snapshot.
@@ -104,12 +109,18 @@ func (c *Controller) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 	if c.OnLoad != nil {
 		errs = append(errs, c.OnLoad(ctx))
 	}
+	var result reconcile.Result
 	for _, l := range loaded {
 		if l.Origin == OriginCluster {
 			errs = append(errs, c.updateStatus(ctx, l))
 		}
+		if slices.ContainsFunc(l.Problems, func(p ExpressionError) bool { return p.Field == "spec.paramKind" }) {
+			// Its informer goes on trying: look again, so the problem goes
+			// once the server may read the kind (RBAC granted, CRD installed).
+			result.RequeueAfter = paramRecheck
+		}
 	}
-	return reconcile.Result{}, errors.Join(errs...)
+	return result, errors.Join(errs...)
 }
 
 // updateStatus writes the Ready condition and the expression problems of a
@@ -147,8 +158,8 @@ func statusFor(l Loaded, generation int64, conditions []metav1.Condition) v1alph
 	ready := metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Compiled", ObservedGeneration: generation,
 		Message: "every expression compiled; the policy is enforced"}
 	if len(l.Problems) > 0 {
-		ready.Status, ready.Reason = metav1.ConditionFalse, "ExpressionErrors"
-		ready.Message = fmt.Sprintf("%d expressions do not compile; each fails per failurePolicy. First: %s: %s", len(l.Problems), l.Problems[0].Field, l.Problems[0].Summary())
+		ready.Status, ready.Reason = metav1.ConditionFalse, "Problems"
+		ready.Message = fmt.Sprintf("%d problems (expressions that do not compile, a paramKind the server cannot read); the requests they meet fail per failurePolicy. First: %s: %s", len(l.Problems), l.Problems[0].Field, l.Problems[0].Summary())
 		status.TypeChecking = &admissionregistrationv1.TypeChecking{}
 		for _, problem := range l.Problems {
 			status.TypeChecking.ExpressionWarnings = append(status.TypeChecking.ExpressionWarnings,

@@ -130,24 +130,11 @@ func TestClusterLookupFailureFailsTheRequest(t *testing.T) {
 	cfg := OfflineConfig(nil)
 	cfg.Objects = unreadable{kind: schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "StatefulSet"}, err: errors.New("the server's cache of StatefulSet objects is not filled yet")}
 	e := builtinEngineOn(t, cfg)
-	docs, err := ReadDocuments("../deploy/examples/seed-be-plain.yaml", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, doc := range docs {
-		if doc.Object.GetKind() != "StatefulSet" {
-			continue
-		}
-		req, err := e.RequestForObject(doc.Object)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := e.Mutate(context.Background(), req)
-		var perr *PolicyError
-		want := "dorisFEService could not read the cluster: reading the StatefulSet objects of namespace default: the server's cache of StatefulSet objects is not filled yet"
-		if !errors.As(err, &perr) || perr.Policy != "doris-env" || !strings.Contains(err.Error(), want) {
-			t.Errorf("mutating the seed's BE: %+v %v, want doris-env to fail with %q", res, err, want)
-		}
+	res, err := e.Mutate(context.Background(), seedRequest(t, e, "seed-be-plain.yaml"))
+	var perr *PolicyError
+	want := "dorisFEService could not read the cluster: reading the StatefulSet objects of namespace default: the server's cache of StatefulSet objects is not filled yet"
+	if !errors.As(err, &perr) || perr.Policy != "doris-env" || !strings.Contains(err.Error(), want) {
+		t.Errorf("mutating the seed's BE: %+v %v, want doris-env to fail with %q", res, err, want)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"mime"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -98,21 +99,26 @@ func reviewSeeds(t testing.TB) [][]byte {
 	}
 }
 
-// FuzzAdmissionReview posts an arbitrary body to /mutate or /validate of the
-// server NewServer builds, with the built-in policies. Properties: no panic;
+// FuzzAdmissionReview posts an arbitrary body to /mutate or /validate, or
+// to one webhook group's path under them, of the server NewServer builds,
+// with the built-in policies. Properties: no panic;
 // the answer is an HTTP 4xx with a plain-text message, or an HTTP 200
 // admission.k8s.io/v1 AdmissionReview that answers the request's uid, says
 // why when it refuses, and carries only a JSON patch that applies to the
 // object sent; a review the server answered decodes and re-encodes stably.
 func FuzzAdmissionReview(f *testing.F) {
-	for _, seed := range reviewSeeds(f) {
-		f.Add(seed, false)
-		f.Add(seed, true)
+	for i, seed := range reviewSeeds(f) {
+		group := []string{"", "fail", "ignore", policies.PolicyGroup, "no-such-group"}[i%5]
+		f.Add(seed, false, group)
+		f.Add(seed, true, group)
 	}
-	f.Fuzz(func(t *testing.T, body []byte, validate bool) {
+	f.Fuzz(func(t *testing.T, body []byte, validate bool, group string) {
 		path := MutatePath
 		if validate {
 			path = ValidatePath
+		}
+		if group != "" {
+			path += "/" + url.PathEscape(group)
 		}
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))

@@ -125,34 +125,13 @@ func resourceName(doc policies.Document) string {
 // they and local name, outside the namespaces the webhooks never see. A
 // policy object it cannot read goes to report.
 func liveObjects(ctx context.Context, kubeconfig string, local []policies.Policy, report func(error)) ([]policies.Document, []policies.Policy, error) {
-	cfg, err := restConfig(kubeconfig)
+	client, mapper, err := clusterClients(kubeconfig)
 	if err != nil {
 		return nil, nil, err
 	}
-	client, err := dynamic.NewForConfig(cfg)
+	clusterPolicies, err := listClusterPolicies(ctx, client, mapper, report)
 	if err != nil {
 		return nil, nil, err
-	}
-	disco, err := discovery.NewDiscoveryClientForConfig(cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disco))
-	var clusterPolicies []policies.Policy
-	for _, kind := range []string{policies.KindMutating, policies.KindValidating} {
-		docs, err := listKind(ctx, client, mapper, schema.GroupVersionKind{Group: "policies.doris-admission.io", Version: "v1alpha1", Kind: kind})
-		if err != nil {
-			return nil, nil, fmt.Errorf("reading the cluster's %s objects: %w", kind, err)
-		}
-		for _, doc := range docs {
-			p, err := policies.PolicyFromDocument(doc)
-			if err != nil {
-				report(fmt.Errorf("%s %s in the cluster: %w", kind, doc.Object.GetName(), err))
-				continue
-			}
-			p.Origin = policies.OriginCluster
-			clusterPolicies = append(clusterPolicies, p)
-		}
 	}
 	// The engine only tells the kinds once it holds the policies.
 	probe := policies.NewEngine(policies.OfflineConfig(nil))
@@ -170,6 +149,46 @@ func liveObjects(ctx context.Context, kubeconfig string, local []policies.Policy
 		}
 	}
 	return docs, clusterPolicies, nil
+}
+
+// clusterClients connects to the cluster: a dynamic client, and a mapper
+// from its discovery.
+func clusterClients(kubeconfig string) (dynamic.Interface, meta.RESTMapper, error) {
+	cfg, err := restConfig(kubeconfig)
+	if err != nil {
+		return nil, nil, err
+	}
+	client, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	disco, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return client, restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disco)), nil
+}
+
+// listClusterPolicies lists the cluster's policy objects, with the status
+// the server gave them; one it cannot read goes to report.
+func listClusterPolicies(ctx context.Context, client dynamic.Interface, mapper meta.RESTMapper, report func(error)) ([]policies.Policy, error) {
+	var out []policies.Policy
+	for _, kind := range []string{policies.KindMutating, policies.KindValidating} {
+		docs, err := listKind(ctx, client, mapper, schema.GroupVersionKind{Group: "policies.doris-admission.io", Version: "v1alpha1", Kind: kind})
+		if err != nil {
+			return nil, fmt.Errorf("reading the cluster's %s objects: %w", kind, err)
+		}
+		for _, doc := range docs {
+			p, err := policies.PolicyFromDocument(doc)
+			if err != nil {
+				report(fmt.Errorf("%s %s in the cluster: %w", kind, doc.Object.GetName(), err))
+				continue
+			}
+			p.Origin = policies.OriginCluster
+			out = append(out, p)
+		}
+	}
+	return out, nil
 }
 
 func listKind(ctx context.Context, client dynamic.Interface, mapper meta.RESTMapper, gvk schema.GroupVersionKind) ([]policies.Document, error) {

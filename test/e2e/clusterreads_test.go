@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -120,5 +122,35 @@ spec:
 				t.Errorf("mutating the seed's BE with StatefulSets unreadable: %v, want it to fail saying %q", err, want)
 			}
 		}
+	}
+}
+
+// TestPolicyListLiveShowsTheServersProblems: a policy whose paramKind the
+// server cannot read (no such kind in this cluster) is admitted, enforced
+// per its failurePolicy, and its problem is in its status and in
+// `policy list --live`.
+func TestPolicyListLiveShowsTheServersProblems(t *testing.T) {
+	if out, err := suite.apply(`
+apiVersion: policies.doris-admission.io/v1alpha1
+kind: ValidatingPolicy
+metadata: {name: widget-limits}
+spec:
+  paramKind: {apiVersion: example.com/v1, kind: Widget}
+  paramRef: {name: limits, namespace: default, parameterNotFoundAction: Deny}
+  matchConstraints:
+    resourceRules: [{apiGroups: [apps], apiVersions: [v1], operations: [CREATE], resources: [daemonsets]}]
+  validations: [{expression: "has(params.spec)"}]
+`); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	t.Cleanup(func() { suite.kubectl("delete", "validatingpolicy", "widget-limits", "--ignore-not-found") })
+	const want = "the server cannot read Widget objects"
+	eventually(t, 30*time.Second, func() string {
+		status, _ := suite.kubectl("get", "validatingpolicy", "widget-limits", "-o", "jsonpath={.status.conditions[?(@.type=='Ready')].message}")
+		return map[bool]string{false: "the policy's Ready condition does not say it: " + status}[strings.Contains(status, want)]
+	})
+	out, err := exec.Command(suite.serverBin, "policy", "list", "--live", "--kubeconfig", suite.kubeconfig).CombinedOutput()
+	if err != nil || !regexp.MustCompile(`widget-limits\s+ValidatingPolicy\s+cluster\s+daemonsets.apps\s+server: .*`+want).Match(out) {
+		t.Errorf("policy list --live (%v) does not show the server's problem with widget-limits:\n%s", err, out)
 	}
 }

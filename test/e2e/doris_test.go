@@ -96,10 +96,7 @@ func standinImage(role string, official bool, standinBin string) (node.Image, er
 // the hooks did is in kubectl logs.
 func TestSeedClusterRunsOnTheNode(t *testing.T) {
 	const ns = "seed"
-	manifest := node.Namespace(ns)
-	for _, claim := range []string{"volume-fe-doris-fe-0", "volume-be-doris-be-0", "volume-be-doris-be-1", "volume-be-doris-be-2"} {
-		manifest += "---\n" + hostPathVolume(t, ns, claim)
-	}
+	manifest := nodeNamespace(t, ns, "volume-fe-doris-fe-0", "volume-be-doris-be-0", "volume-be-doris-be-1", "volume-be-doris-be-2")
 	for _, example := range []string{"seed-fe-plain.yaml", "seed-be-plain.yaml"} {
 		data, err := os.ReadFile(filepath.Join(repoRoot, "deploy", "examples", example))
 		if err != nil {
@@ -107,11 +104,6 @@ func TestSeedClusterRunsOnTheNode(t *testing.T) {
 		}
 		manifest += "---\n" + strings.ReplaceAll(string(data), "namespace: default", "namespace: "+ns)
 	}
-	t.Cleanup(func() {
-		suite.kubectl("delete", "pods", "--all", "-n", ns, "--grace-period=5", "--wait=false")
-		suite.kubectl("delete", "namespace", ns, "--wait=false")
-		suite.kubectl("delete", "persistentvolumes", "-l", "doris-admission.io/e2e="+ns)
-	})
 	out, err := suite.apply(manifest)
 	if err != nil {
 		t.Fatalf("applying the seed's StatefulSets: %v\n%s", err, out)
@@ -199,6 +191,21 @@ func checkErrorURL(t *testing.T, ns string) {
 
 // hostPathVolume is a PersistentVolume of storage class local bound ahead
 // to claim in ns: the node has no provisioner.
+// nodeNamespace is the manifest of namespace ns on the node, with a hostPath
+// PersistentVolume for each claim; they go, with the pods, when the test ends.
+func nodeNamespace(t *testing.T, ns string, claims ...string) string {
+	manifest := node.Namespace(ns)
+	for _, claim := range claims {
+		manifest += "---\n" + hostPathVolume(t, ns, claim)
+	}
+	t.Cleanup(func() {
+		suite.kubectl("delete", "pods", "--all", "-n", ns, "--grace-period=5", "--wait=false")
+		suite.kubectl("delete", "namespace", ns, "--wait=false")
+		suite.kubectl("delete", "persistentvolumes", "-l", "doris-admission.io/e2e="+ns)
+	})
+	return manifest
+}
+
 func hostPathVolume(t *testing.T, ns, claim string) string {
 	return fmt.Sprintf(`apiVersion: v1
 kind: PersistentVolume

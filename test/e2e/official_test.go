@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/doris-admission/doris-admission/agent"
-	"github.com/doris-admission/doris-admission/test/node"
 )
 
 // TestOfficialClusterKeepsItsNames applies plain StatefulSets of the
@@ -24,10 +23,7 @@ import (
 // decommissions exactly the leaving BE, which drains and is dropped.
 func TestOfficialClusterKeepsItsNames(t *testing.T) {
 	const ns = "official"
-	manifest := node.Namespace(ns)
-	for _, claim := range []string{"meta-doris-fe-0", "meta-doris-fe-1", "meta-doris-fe-2", "meta-doris-fe-3"} {
-		manifest += "---\n" + hostPathVolume(t, ns, claim)
-	}
+	manifest := nodeNamespace(t, ns, "meta-doris-fe-0", "meta-doris-fe-1", "meta-doris-fe-2", "meta-doris-fe-3")
 	manifest += "---\n" + fmt.Sprintf(`
 apiVersion: v1
 kind: Service
@@ -72,11 +68,6 @@ spec:
 	if out, err := suite.kubectl("apply", "-n", ns, "-f", repoRoot+"/deploy/agent/rbac.yaml"); err != nil {
 		t.Fatalf("applying the agent's RBAC: %v\n%s", err, out)
 	}
-	t.Cleanup(func() {
-		suite.kubectl("delete", "pods", "--all", "-n", ns, "--grace-period=5", "--wait=false")
-		suite.kubectl("delete", "namespace", ns, "--wait=false")
-		suite.kubectl("delete", "persistentvolumes", "-l", "doris-admission.io/e2e="+ns)
-	})
 	name := func(pod, service string) string { return pod + "." + service + "." + ns + ".svc.cluster.local" }
 	fes := []string{name("doris-fe-0", "doris-fe-internal"), name("doris-fe-1", "doris-fe-internal"), name("doris-fe-2", "doris-fe-internal")}
 	bes := []string{name("doris-be-0", "doris-be-internal"), name("doris-be-1", "doris-be-internal"), name("doris-be-2", "doris-be-internal")}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/doris-admission/doris-admission/agent"
-	"github.com/doris-admission/doris-admission/test/node"
 )
 
 // TestSeedFEsFormOneCluster applies the seed's plain FE StatefulSet, whose
@@ -20,10 +19,7 @@ import (
 // FOLLOWERs and start with --helper; scaling below the followers is refused.
 func TestSeedFEsFormOneCluster(t *testing.T) {
 	const ns = "seedfe"
-	manifest := node.Namespace(ns)
-	for _, claim := range []string{"volume-fe-doris-fe-0", "volume-fe-doris-fe-1", "volume-fe-doris-fe-2"} {
-		manifest += "---\n" + hostPathVolume(t, ns, claim)
-	}
+	manifest := nodeNamespace(t, ns, "volume-fe-doris-fe-0", "volume-fe-doris-fe-1", "volume-fe-doris-fe-2")
 	data, err := os.ReadFile(filepath.Join(repoRoot, "deploy", "examples", "seed-fe-plain.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -31,11 +27,6 @@ func TestSeedFEsFormOneCluster(t *testing.T) {
 	// The StatefulSet only: its NodePort Service belongs to TestSeedClusterRunsOnTheNode.
 	statefulSet := string(data)[strings.Index(string(data), "kind: StatefulSet"):]
 	statefulSet = strings.NewReplacer("namespace: default", "namespace: "+ns, "replicas: 1", "replicas: 3").Replace(statefulSet)
-	t.Cleanup(func() {
-		suite.kubectl("delete", "pods", "--all", "-n", ns, "--grace-period=5", "--wait=false")
-		suite.kubectl("delete", "namespace", ns, "--wait=false")
-		suite.kubectl("delete", "persistentvolumes", "-l", "doris-admission.io/e2e="+ns)
-	})
 	if out, err := suite.apply(manifest + "---\n" + statefulSet); err != nil {
 		t.Fatalf("applying the seed's FE with replicas: 3: %v\n%s", err, out)
 	}
