@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -28,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/doris-admission/doris-admission/internal/harness"
 	"github.com/doris-admission/doris-admission/policies"
 	"github.com/doris-admission/doris-admission/policies/api/v1alpha1"
 )
@@ -76,70 +76,43 @@ func measureServer(ctx context.Context, root string, cfg *rest.Config, files *tl
 	if err != nil {
 		return nil, err
 	}
-	defer server.stop()
+	defer server.Stop(30 * time.Second)
+	failed := func(err error) error { return fmt.Errorf("%w\nserver log:\n%s", err, server.Log()) }
 	if err := poll(ctx, 2*time.Minute, func() (bool, error) { return allReady(ctx, cl, created) }); err != nil {
-		return nil, server.failed(fmt.Errorf("waiting for the server to load %d policies: %w", len(created), err))
+		return nil, failed(fmt.Errorf("waiting for the server to load %d policies: %w", len(created), err))
 	}
 	m := &serverMemory{services: services, policies: n}
-	if m.rss, err = processRSS(server.cmd.Process.Pid); err != nil {
+	if m.rss, err = processRSS(server.Cmd.Process.Pid); err != nil {
 		return nil, err
 	}
-	if m.heap, err = heapInUse(fmt.Sprintf("http://127.0.0.1:%d/metrics", server.metricsPort)); err != nil {
-		return nil, server.failed(err)
+	if m.heap, err = heapInUse("http://" + server.MetricsAddr + "/metrics"); err != nil {
+		return nil, failed(err)
 	}
 	return m, nil
 }
 
-// serverProcess is a running `doris-admission serve`.
-type serverProcess struct {
-	cmd         *exec.Cmd
-	logPath     string
-	metricsPort int
-}
-
 // startServer runs bin serve against cfg's cluster, writing its kubeconfig
 // and log in dir, and waits until it is ready.
-func startServer(ctx context.Context, bin, dir string, cfg *rest.Config, files *tlsFiles) (*serverProcess, error) {
+func startServer(ctx context.Context, bin, dir string, cfg *rest.Config, files *tlsFiles) (*harness.Server, error) {
 	kubeconfig := filepath.Join(dir, "kubeconfig")
 	if err := writeKubeconfig(cfg, kubeconfig); err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(3)
+	port, err := harness.FreePort("127.0.0.1")
 	if err != nil {
 		return nil, err
 	}
-	s := &serverProcess{logPath: filepath.Join(dir, "server.log"), metricsPort: ports[1]}
-	s.cmd = exec.Command(bin, "serve", "--kubeconfig", kubeconfig, "--cert-dir", files.dir, "--host", "127.0.0.1",
-		"--port", strconv.Itoa(ports[0]), "--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[1]),
-		"--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[2]),
+	server, err := harness.StartServer(bin, filepath.Join(dir, "server.log"), nil,
+		"--kubeconfig", kubeconfig, "--cert-dir", files.dir, "--host", "127.0.0.1", "--port", strconv.Itoa(port),
 		"--webhook-configuration=", "--audit=false", "--shutdown-delay=0s")
-	logFile, err := os.Create(s.logPath)
 	if err != nil {
 		return nil, err
 	}
-	defer logFile.Close()
-	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
-	if err := s.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting doris-admission serve: %w", err)
+	if err := server.WaitReady(ctx, 2*time.Minute); err != nil {
+		server.Stop(30 * time.Second)
+		return nil, err
 	}
-	probe := fmt.Sprintf("http://127.0.0.1:%d/readyz", ports[2])
-	if err := poll(ctx, 2*time.Minute, func() (bool, error) { return httpOK(probe), nil }); err != nil {
-		s.stop()
-		return nil, s.failed(fmt.Errorf("waiting for doris-admission serve to be ready: %w", err))
-	}
-	return s, nil
-}
-
-// stop ends the server and waits for it.
-func (s *serverProcess) stop() {
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	s.cmd.Wait()
-}
-
-// failed adds the server's log to err.
-func (s *serverProcess) failed(err error) error {
-	log, _ := os.ReadFile(s.logPath)
-	return fmt.Errorf("%w\nserver log:\n%s", err, log)
+	return server, nil
 }
 
 // createServices creates n NodePort Services holding one node port each,
@@ -238,15 +211,6 @@ func writeKubeconfig(cfg *rest.Config, path string) error {
 	kubeconfig.Contexts["bench"] = &clientcmdapi.Context{Cluster: "bench", AuthInfo: "bench"}
 	kubeconfig.CurrentContext = "bench"
 	return clientcmd.WriteToFile(*kubeconfig, path)
-}
-
-func httpOK(url string) bool {
-	resp, err := http.Get(url)
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
 }
 
 // processRSS is the VmRSS of process pid.

@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/doris-admission/doris-admission/certs"
+	"github.com/doris-admission/doris-admission/internal/harness"
 	"github.com/doris-admission/doris-admission/policies"
 	"github.com/doris-admission/doris-admission/policies/inventory"
 	"github.com/doris-admission/doris-admission/webhook"
@@ -181,22 +182,12 @@ func waitListening(ctx context.Context, port int, started <-chan error) error {
 	return errors.New("did not listen within 30 s")
 }
 
-// freePort returns a loopback port nobody listens on.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // freePorts returns n free loopback ports.
 func freePorts(n int) ([]int, error) {
 	ports := make([]int, n)
 	for i := range ports {
 		var err error
-		if ports[i], err = freePort(); err != nil {
+		if ports[i], err = harness.FreePort("127.0.0.1"); err != nil {
 			return nil, err
 		}
 	}

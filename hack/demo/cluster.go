@@ -1,29 +1,25 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	"sigs.k8s.io/yaml"
+
+	"github.com/doris-admission/doris-admission/policies"
 )
 
 // serverNamespace is where the server runs, as in deploy/kustomize/base: it
@@ -124,7 +120,7 @@ func kubeVersion(assets string) string {
 // failurePolicy, timeouts, namespaceSelector) is kept as written.
 func localWebhookConfigurations(repo, address string) (*admissionregistrationv1.MutatingWebhookConfiguration, *admissionregistrationv1.ValidatingWebhookConfiguration, error) {
 	path := filepath.Join(repo, "deploy", "kustomize", "base", "webhooks.yaml")
-	docs, err := readDocuments(path)
+	docs, err := policies.ReadDocuments(path, nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -139,14 +135,10 @@ func localWebhookConfigurations(repo, address string) (*admissionregistrationv1.
 	var mutating *admissionregistrationv1.MutatingWebhookConfiguration
 	var validating *admissionregistrationv1.ValidatingWebhookConfiguration
 	for _, doc := range docs {
-		var meta metav1.TypeMeta
-		if err := yaml.Unmarshal(doc, &meta); err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", path, err)
-		}
-		switch meta.Kind {
+		switch doc.Object.GetKind() {
 		case "MutatingWebhookConfiguration":
 			mutating = &admissionregistrationv1.MutatingWebhookConfiguration{}
-			if err := yaml.UnmarshalStrict(doc, mutating); err != nil {
+			if err := decode(doc, mutating); err != nil {
 				return nil, nil, fmt.Errorf("%s: %w", path, err)
 			}
 			for i := range mutating.Webhooks {
@@ -156,7 +148,7 @@ func localWebhookConfigurations(repo, address string) (*admissionregistrationv1.
 			}
 		case "ValidatingWebhookConfiguration":
 			validating = &admissionregistrationv1.ValidatingWebhookConfiguration{}
-			if err := yaml.UnmarshalStrict(doc, validating); err != nil {
+			if err := decode(doc, validating); err != nil {
 				return nil, nil, fmt.Errorf("%s: %w", path, err)
 			}
 			for i := range validating.Webhooks {
@@ -172,30 +164,12 @@ func localWebhookConfigurations(repo, address string) (*admissionregistrationv1.
 	return mutating, validating, nil
 }
 
-// readDocuments splits a YAML file into its non-empty documents.
-func readDocuments(path string) ([][]byte, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
+// decode turns a document into a typed object, refusing fields it does not have.
+func decode(doc policies.Document, into any) error {
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(doc.Object.Object, into, true); err != nil {
+		return fmt.Errorf("%s: document %d: %w", doc.Origin, doc.Index, err)
 	}
-	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
-	var docs [][]byte
-	for {
-		doc, err := reader.Read()
-		if errors.Is(err, io.EOF) {
-			return docs, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", path, err)
-		}
-		var probe map[string]any
-		if err := yaml.Unmarshal(doc, &probe); err != nil {
-			return nil, fmt.Errorf("reading %s: %w", path, err)
-		}
-		if len(probe) > 0 {
-			docs = append(docs, doc)
-		}
-	}
+	return nil
 }
 
 // createNamespace creates a namespace, leaving an existing one alone.
@@ -205,101 +179,4 @@ func createNamespace(ctx context.Context, kube kubernetes.Interface, name string
 		return fmt.Errorf("creating namespace %s: %w", name, err)
 	}
 	return nil
-}
-
-// freeAddress returns a loopback address with a port nobody listens on.
-func freeAddress() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("finding a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
-// server is a running `doris-admission serve`.
-type server struct {
-	cmd       *exec.Cmd
-	logPath   string
-	probeAddr string
-	exited    chan struct{}
-	exitErr   error
-}
-
-// startServer runs bin with args, its output going to logPath. It runs in
-// its own process group, so a Ctrl-C in the terminal reaches only the demo,
-// which then stops the server before the control plane.
-func startServer(bin, logPath, probeAddr string, env, args []string) (*server, error) {
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	defer logFile.Close()
-	s := &server{cmd: exec.Command(bin, args...), logPath: logPath, probeAddr: probeAddr, exited: make(chan struct{})}
-	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
-	s.cmd.Env = append(os.Environ(), env...)
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := s.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %w", bin, err)
-	}
-	go func() { s.exitErr = s.cmd.Wait(); close(s.exited) }()
-	return s, nil
-}
-
-// waitReady polls /readyz until it answers 200.
-func (s *server) waitReady(ctx context.Context, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	for {
-		select {
-		case <-s.exited:
-			return fmt.Errorf("doris-admission serve exited before it was ready (%v); its log:\n%s", s.exitErr, s.log())
-		default:
-		}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.probeAddr+"/readyz", nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return fmt.Errorf("doris-admission serve was not ready (/readyz on %s) within %s; its log:\n%s", s.probeAddr, timeout, s.log())
-			}
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
-// stop sends SIGTERM, which drains the requests in flight, and waits; after
-// timeout it kills the server.
-func (s *server) stop(timeout time.Duration) error {
-	select {
-	case <-s.exited:
-		return nil
-	default:
-	}
-	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		return err
-	}
-	select {
-	case <-s.exited:
-		return nil
-	case <-time.After(timeout):
-		s.cmd.Process.Kill()
-		<-s.exited
-		return fmt.Errorf("doris-admission serve did not stop within %s of SIGTERM and was killed", timeout)
-	}
-}
-
-// log returns what the server printed so far.
-func (s *server) log() string {
-	data, err := os.ReadFile(s.logPath)
-	if err != nil {
-		return err.Error()
-	}
-	return string(data)
 }

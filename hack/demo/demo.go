@@ -21,7 +21,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	"sigs.k8s.io/yaml"
+
+	"github.com/doris-admission/doris-admission/internal/harness"
+	"github.com/doris-admission/doris-admission/policies"
 )
 
 // certificateSecret is the Secret `serve --manage-certificates` keeps its CA
@@ -38,7 +40,7 @@ type demo struct {
 	kubeconfig string
 	env        *envtest.Environment
 	kube       kubernetes.Interface
-	server     *server
+	server     *harness.Server
 	// webhookAddress is where the server listens, host:port.
 	webhookAddress string
 	// steps is how many steps there are; step is the current one.
@@ -127,7 +129,7 @@ func (d *demo) startControlPlane(ctx context.Context) error {
 // configurations, pointed at a free local port for the server.
 func (d *demo) installWebhooks(ctx context.Context) error {
 	d.begin("Installing the webhook configurations")
-	address, err := freeAddress()
+	address, err := harness.FreeAddress("127.0.0.1")
 	if err != nil {
 		return err
 	}
@@ -164,31 +166,23 @@ func (d *demo) startServer(ctx context.Context) error {
 		return fmt.Errorf("go build ./cmd/doris-admission: %w\n%s", err, out)
 	}
 	d.printf("   Built with go build ./cmd/doris-admission in %s.\n", since(start))
-	probeAddr, err := freeAddress()
-	if err != nil {
-		return err
-	}
-	metricsAddr, err := freeAddress()
-	if err != nil {
-		return err
-	}
 	host, port, _ := strings.Cut(d.webhookAddress, ":")
-	args := []string{"serve", "--manage-certificates", "--certificate-hosts", host,
+	args := []string{"--manage-certificates", "--certificate-hosts", host,
 		"--kubeconfig", d.kubeconfig, "--host", host, "--port", port,
 		"--cert-dir", filepath.Join(d.workDir, "tls"),
-		"--webhook-configuration", configurationName,
-		"--health-probe-bind-address", probeAddr, "--metrics-bind-address", metricsAddr}
+		"--webhook-configuration", configurationName}
 	env := []string{"POD_NAMESPACE=" + serverNamespace}
-	d.printf("   $ POD_NAMESPACE=%s doris-admission %s\n", serverNamespace, wrapCommand(args, "       "))
 	start = time.Now()
-	d.server, err = startServer(bin, filepath.Join(d.workDir, "server.log"), probeAddr, env, args)
+	var err error
+	d.server, err = harness.StartServer(bin, filepath.Join(d.workDir, "server.log"), env, args...)
 	if err != nil {
 		return err
 	}
-	if err := d.server.waitReady(ctx, 2*time.Minute); err != nil {
+	d.printf("   $ POD_NAMESPACE=%s doris-admission %s\n", serverNamespace, wrapCommand(d.server.Cmd.Args[1:], "       "))
+	if err := d.server.WaitReady(ctx, 2*time.Minute); err != nil {
 		return err
 	}
-	d.printf("   Ready (/readyz on %s) in %s. On its own, as in a real install, it:\n", probeAddr, since(start))
+	d.printf("   Ready (/readyz on %s) in %s. On its own, as in a real install, it:\n", d.server.ProbeAddr, since(start))
 	return d.describeCertificates(ctx)
 }
 
@@ -231,7 +225,7 @@ func (d *demo) describeCertificates(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return fmt.Errorf("the server was ready but did not set up its certificates and webhooks within a minute: %s; its log:\n%s", missing, d.server.log())
+				return fmt.Errorf("the server was ready but did not set up its certificates and webhooks within a minute: %s; its log:\n%s", missing, d.server.Log())
 			}
 			return ctx.Err()
 		case <-time.After(200 * time.Millisecond):
@@ -342,18 +336,17 @@ func (d *demo) applyStatefulSets(ctx context.Context) error {
 		if strings.Contains(out, "Warning:") {
 			d.printf("   The Warning: lines come from the validating policies; warnings do not block the apply.\n")
 		}
-		docs, err := readDocuments(filepath.Join(d.repo, "deploy", "examples", file))
+		docs, err := policies.ReadDocuments(filepath.Join(d.repo, "deploy", "examples", file), nil)
 		if err != nil {
 			return err
 		}
 		for _, doc := range docs {
-			var meta metav1.TypeMeta
-			if err := yaml.Unmarshal(doc, &meta); err != nil || meta.Kind != "StatefulSet" {
+			if doc.Object.GetKind() != "StatefulSet" {
 				continue
 			}
 			var applied appsv1.StatefulSet
-			if err := yaml.Unmarshal(doc, &applied); err != nil {
-				return fmt.Errorf("reading deploy/examples/%s: %w", file, err)
+			if err := decode(doc, &applied); err != nil {
+				return err
 			}
 			stored, err := d.kube.AppsV1().StatefulSets(applied.Namespace).Get(ctx, applied.Name, metav1.GetOptions{})
 			if err != nil {
@@ -465,7 +458,7 @@ func (d *demo) finish(ctx context.Context) error {
 	d.printf("   %s get statefulset doris-be -o yaml\n", kubectl)
 	d.printf("   %s apply -f deploy/examples/seed-be-plain.yaml --dry-run=server -o yaml\n", kubectl)
 	d.printf("\n   kubeconfig: %s\n", d.kubeconfig)
-	d.printf("   server log: %s\n", d.server.logPath)
+	d.printf("   server log: %s\n", d.server.LogPath)
 	d.printf("\nPress Ctrl-C to stop everything and remove %s.\n", d.workDir)
 	<-ctx.Done()
 	d.printf("\nStopping the server, kube-apiserver and etcd, and removing %s.\n", d.workDir)
@@ -486,7 +479,7 @@ func (e *cleanupError) Unwrap() error { return e.err }
 func (d *demo) cleanup() error {
 	var errs []error
 	if d.server != nil {
-		if err := d.server.stop(30 * time.Second); err != nil {
+		if err := d.server.Stop(30 * time.Second); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/doris-admission/doris-admission/internal/harness"
 )
 
 // TestAuditReports: objects that exist before the server starts (made in
@@ -65,7 +67,7 @@ spec:
 	}
 	t.Cleanup(func() { suite.kubectl("annotate", "namespace", namespace, "doris-admission.io/node-port-range-") })
 
-	addr, err := freeAddress()
+	addr, err := harness.FreeAddress("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}

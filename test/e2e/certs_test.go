@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/doris-admission/doris-admission/internal/harness"
 )
 
 // TestServerManagesItsCertificates starts two replicas at once with no
@@ -24,7 +26,7 @@ func TestServerManagesItsCertificates(t *testing.T) {
 	}
 	addresses := make([]string, 2)
 	for i := range addresses {
-		addr, err := freeAddress()
+		addr, err := harness.FreeAddress("127.0.0.1")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -145,7 +147,7 @@ func TestCertificateRotationUnderLoad(t *testing.T) {
 	if out, err := suite.kubectl("create", "namespace", namespace); err != nil {
 		t.Fatalf("creating the namespace: %v\n%s", err, out)
 	}
-	addr, err := freeAddress()
+	addr, err := harness.FreeAddress("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,12 +182,12 @@ func TestCertificateRotationUnderLoad(t *testing.T) {
 	deadline := time.Now().Add(60 * time.Second)
 	for afterSwitch < 10 {
 		if time.Now().After(deadline) {
-			t.Fatalf("the CA was not replaced within a minute (%d applies, %d serving certificates seen)\n%s", applies, len(served), server.log())
+			t.Fatalf("the CA was not replaced within a minute (%d applies, %d serving certificates seen)\n%s", applies, len(served), server.Log())
 		}
 		applies++
 		out, err := suite.apply(plainFE("rotate-fe", "default", applies))
 		if err != nil {
-			t.Fatalf("apply %d failed during the rotation: %v\n%s\nserver log:\n%s", applies, err, out, server.log())
+			t.Fatalf("apply %d failed during the rotation: %v\n%s\nserver log:\n%s", applies, err, out, server.Log())
 		}
 		issuer, serial := servedCertificate(t, addr)
 		served[serial] = true

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/doris-admission/doris-admission/internal/harness"
 )
 
 // TestServerRunsWithTheShippedRBAC starts a second server that authenticates
@@ -22,7 +24,7 @@ func TestServerRunsWithTheShippedRBAC(t *testing.T) {
 		t.Fatalf("applying the server's RBAC: %v\n%s", err, out)
 	}
 	t.Cleanup(func() { suite.kubectl("delete", "-f", rbac) })
-	addr, err := freeAddress()
+	addr, err := harness.FreeAddress("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +40,7 @@ func TestServerRunsWithTheShippedRBAC(t *testing.T) {
 
 	// Managing its certificate Secret too (not the suite's webhook
 	// configurations, whose CA must stay envtest's).
-	addr, err = freeAddress()
+	addr, err = harness.FreeAddress("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,14 +69,14 @@ spec:
 	}
 	t.Cleanup(func() { suite.kubectl("delete", "validatingpolicy", "e2e-rbac-typo") })
 	eventually(t, 15*time.Second, func() string {
-		if !strings.Contains(server.log(), `"loaded policies"`) || strings.Count(server.log(), `"loaded policies"`) < 2 {
-			return "the server did not reload the policies:\n" + server.log()
+		if !strings.Contains(server.Log(), `"loaded policies"`) || strings.Count(server.Log(), `"loaded policies"`) < 2 {
+			return "the server did not reload the policies:\n" + server.Log()
 		}
 		return ""
 	})
 	for _, s := range []*serverProcess{server, certServer} {
-		if strings.Contains(s.log(), "forbidden") {
-			t.Errorf("the server was refused something with the shipped RBAC:\n%s", s.log())
+		if strings.Contains(s.Log(), "forbidden") {
+			t.Errorf("the server was refused something with the shipped RBAC:\n%s", s.Log())
 		}
 	}
 	checkGrantsNoMore(t)

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/doris-admission/doris-admission/internal/harness"
 )
 
 // faultsNamespace is where these tests make objects: the suite's own
@@ -42,7 +44,7 @@ func startFaultsServer(t *testing.T, addr, config string) *serverProcess {
 // enforces again.
 func TestServerKilledMidApply(t *testing.T) {
 	const config = "faults-e2e"
-	addr, err := freeAddress()
+	addr, err := harness.FreeAddress("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,8 +117,8 @@ spec:
 		}
 		return ""
 	})
-	server.cmd.Process.Kill()
-	<-server.exited
+	server.Cmd.Process.Kill()
+	<-server.Exited()
 	res := <-applied
 	if res.err == nil || !strings.Contains(res.out, `failed calling webhook "fail.mutate.doris-admission.io"`) {
 		t.Errorf("the apply must fail and name the webhook it could not call (%v):\n%s", res.err, res.out)
@@ -176,7 +178,7 @@ func TestAPIServerOutage(t *testing.T) {
 	}
 	t.Cleanup(proxy.close)
 	kubeconfig := viaProxy(t, proxy.addr)
-	addr, err := freeAddress()
+	addr, err := harness.FreeAddress("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/doris-admission/doris-admission/internal/harness"
 )
 
 // TestApplySeedFEGoesThroughTheWebhook applies the plain seed FE with kubectl
@@ -52,7 +54,7 @@ func TestApplySeedFEGoesThroughTheWebhook(t *testing.T) {
 // TestServeStopsGracefullyOnSIGTERM starts a second server, checks it serves,
 // and checks that SIGTERM ends it cleanly with exit status 0.
 func TestServeStopsGracefullyOnSIGTERM(t *testing.T) {
-	addr, err := freeAddress()
+	addr, err := harness.FreeAddress("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,10 +63,10 @@ func TestServeStopsGracefullyOnSIGTERM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := server.terminate(30 * time.Second); err != nil {
-		t.Fatalf("doris-admission did not stop cleanly on SIGTERM: %v\nserver log:\n%s", err, server.log())
+	if err := server.Stop(30 * time.Second); err != nil {
+		t.Fatalf("doris-admission did not stop cleanly on SIGTERM: %v\nserver log:\n%s", err, server.Log())
 	}
-	if !strings.Contains(server.log(), "stopped after answering the requests in flight") {
-		t.Errorf("the server log does not say it drained the requests in flight:\n%s", server.log())
+	if !strings.Contains(server.Log(), "stopped after answering the requests in flight") {
+		t.Errorf("the server log does not say it drained the requests in flight:\n%s", server.Log())
 	}
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -140,7 +141,7 @@ spec:
 	if out, err := suite.kubectl("get", "--raw", "/readyz"); err != nil {
 		t.Fatalf("the API server is not ready: %v\n%s", err, out)
 	}
-	if err := suite.server.waitReady(5 * time.Second); err != nil {
+	if err := suite.server.WaitReady(context.Background(), 5*time.Second); err != nil {
 		t.Errorf("the server is not ready after the costly request: %v", err)
 	}
 }
@@ -167,7 +168,7 @@ func TestMalformedAdmissionReviews(t *testing.T) {
 			}
 		}
 	}
-	if err := suite.server.waitReady(5 * time.Second); err != nil {
+	if err := suite.server.WaitReady(context.Background(), 5*time.Second); err != nil {
 		t.Errorf("the server is not ready after the malformed requests: %v", err)
 	}
 }

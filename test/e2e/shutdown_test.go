@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/doris-admission/doris-admission/internal/harness"
 )
 
 // TestRollingRestartLosesNothing runs two replicas behind one address, as a
@@ -33,7 +35,7 @@ func TestRollingRestartLosesNothing(t *testing.T) {
 
 	start := func() *serverProcess {
 		t.Helper()
-		addr, err := freeAddress()
+		addr, err := harness.FreeAddress("127.0.0.1")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -45,7 +47,7 @@ func TestRollingRestartLosesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(s.stop)
-		lb.add(addr, s.probeAddr)
+		lb.add(addr, s.ProbeAddr)
 		return s
 	}
 	replicas := []*serverProcess{start(), start()}
@@ -88,10 +90,10 @@ func TestRollingRestartLosesNothing(t *testing.T) {
 	for i, old := range replicas {
 		time.Sleep(time.Second)
 		start()
-		if err := old.terminate(30 * time.Second); err != nil {
-			t.Errorf("replica %d did not stop cleanly: %v\n%s", i, err, old.log())
+		if err := old.Stop(30 * time.Second); err != nil {
+			t.Errorf("replica %d did not stop cleanly: %v\n%s", i, err, old.Log())
 		}
-		lb.remove(old.probeAddr)
+		lb.remove(old.ProbeAddr)
 	}
 	time.Sleep(time.Second)
 	close(stop)

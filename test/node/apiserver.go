@@ -5,9 +5,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 
 	"github.com/doris-admission/doris-admission/certs"
+	"github.com/doris-admission/doris-admission/internal/harness"
 )
 
 // APIServing is how the API server must serve for the node's pods to reach
@@ -37,7 +37,7 @@ func PrepareAPIServer(certDir, serviceCIDR string) (*APIServing, error) {
 	if err != nil {
 		return nil, err
 	}
-	port, err := freePort(ip)
+	port, err := harness.FreePort(ip)
 	if err != nil {
 		return nil, err
 	}
@@ -79,15 +79,4 @@ func firstAddress(cidr string) (string, error) {
 	first := append(net.IP(nil), ip...)
 	first[3]++
 	return first.String(), nil
-}
-
-// freePort is a port free on ip now.
-func freePort(ip string) (int, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	_, port, _ := net.SplitHostPort(l.Addr().String())
-	return strconv.Atoi(port)
 }
