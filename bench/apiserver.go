@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
 
+	"github.com/doris-admission/doris-admission/internal/harness"
 	"github.com/doris-admission/doris-admission/policies"
 	"github.com/doris-admission/doris-admission/policies/builtin"
 	"github.com/doris-admission/doris-admission/webhook"
@@ -36,11 +37,7 @@ func authenticationUser() authenticationv1.UserInfo {
 // startControlPlane starts etcd and kube-apiserver from assets (the folder
 // test/controlplane/build.sh prints), as the e2e suite does.
 func startControlPlane(assets string) (*envtest.Environment, *rest.Config, error) {
-	env := &envtest.Environment{
-		BinaryAssetsDirectory:    assets,
-		ControlPlaneStartTimeout: 2 * time.Minute,
-		ControlPlaneStopTimeout:  time.Minute,
-	}
+	env := harness.ControlPlane(assets, "")
 	// Room for the cluster IPs and node ports of the server memory measure's
 	// Services (nodePortService).
 	apiServer := env.ControlPlane.GetAPIServer().Configure()

@@ -22,6 +22,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 )
 
@@ -73,132 +74,176 @@ func DefaultOptions() Options {
 // Run measures everything and returns the table.
 func Run(ctx context.Context, opts Options) (*Table, error) {
 	ctrl.SetLogger(logr.Discard())
-	progress := func(format string, args ...any) {
-		if opts.Progress != nil {
-			fmt.Fprintf(opts.Progress, "bench: "+format+"\n", args...)
-		}
+	r, err := newRun(opts)
+	if err != nil {
+		return nil, err
 	}
-	root := opts.Root
-	if root == "" {
-		var err error
-		if root, err = repoRoot(); err != nil {
-			return nil, err
-		}
-	}
-	if opts.Assets == "" {
-		return nil, errors.New("no control plane: set KUBEBUILDER_ASSETS to the folder `bash test/controlplane/build.sh` prints (make bench does)")
-	}
-	table := &Table{}
-
-	progress("memory: loading %d policies and %d Services", opts.MemoryPolicies, opts.MemoryServices)
-	mem, err := measureMemory(root, opts.MemoryPolicies, opts.MemoryServices)
+	r.progress("memory: loading %d policies and %d Services", opts.MemoryPolicies, opts.MemoryServices)
+	mem, err := measureMemory(r.root, opts.MemoryPolicies, opts.MemoryServices)
 	if err != nil {
 		return nil, fmt.Errorf("memory: %w", err)
 	}
-
-	progress("audit: scanning and admitting %d objects", opts.AuditObjects)
-	audited, err := measureAudit(root, opts.AuditObjects)
+	r.progress("audit: scanning and admitting %d objects", opts.AuditObjects)
+	audited, err := measureAudit(r.root, opts.AuditObjects)
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
-
-	progress("starting etcd and kube-apiserver")
-	env, cfg, err := startControlPlane(opts.Assets)
-	if err != nil {
-		return nil, err
-	}
-	defer env.Stop()
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	certDir, err := os.MkdirTemp("", "doris-admission-bench-")
+	stop, err := r.startCluster(ctx)
+	defer stop()
+	defer cancel() // first: the servers stop before the API server does
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(certDir)
-	files, err := writeCertificates(certDir)
-	if err != nil {
-		return nil, err
-	}
-	ports, err := freePorts(2)
-	if err != nil {
-		return nil, err
-	}
-	oursPort, nullPort := ports[0], ports[1]
-	progress("starting doris-admission's webhook server and the null webhook")
-	o, err := startOurs(ctx, cfg, files, oursPort)
-	if err != nil {
-		return nil, err
-	}
-	null, err := startNull(ctx, files, nullPort)
-	if err != nil {
-		return nil, err
-	}
-	createCfg := *cfg
-	createCfg.QPS, createCfg.Burst = -1, 0
-	kube, err := kubernetes.NewForConfig(&createCfg)
-	if err != nil {
-		return nil, err
-	}
-	if err := createNamespaces(ctx, kube, o, benchNamespace, plainNamespace, webhookNamespace, nativeNamespace); err != nil {
-		return nil, err
-	}
-	if err := createSettings(ctx, kube); err != nil {
-		return nil, err
-	}
-
-	// Webhook serving.
-	fillNodePorts(o, opts.Services)
-	scens, err := scenarios(root)
-	if err != nil {
-		return nil, err
-	}
-	clients := map[*endpoint]*http.Client{&o.endpoint: files.client(1024), null: files.client(1024)}
-	load := servingLoad{Rate: opts.Rate, RateDuration: opts.RateDuration, MaxDuration: opts.MaxDuration, Workers: opts.Workers, Rounds: opts.Rounds, ProfileDir: opts.ProfileDir}
-	stats, err := runServing(&o.endpoint, null, clients, scens, load, progress)
-	if err != nil {
+	if err := r.measureServing(); err != nil {
 		return nil, fmt.Errorf("webhook serving: %w", err)
 	}
-	for _, s := range scens {
-		table.Rows = append(table.Rows, servingRows(s, stats[s.key][&o.endpoint], stats[s.key][null], opts)...)
-	}
-
-	// StatefulSet creates through the API server.
-	feObj, err := readObject(filepath.Join(root, "deploy", "examples", "seed-fe-plain.yaml"), "StatefulSet")
-	if err != nil {
-		return nil, err
-	}
-	template, err := typedStatefulSet(feObj)
-	if err != nil {
-		return nil, err
-	}
-	plain := &admitting{name: "no admission webhooks", namespace: plainNamespace}
-	ourWay := &admitting{name: "doris-admission webhook", namespace: webhookNamespace}
-	ourWay.on, ourWay.off = ourWebhook(o, files, kube, template)
-	native := &admitting{name: "native MutatingAdmissionPolicy", namespace: nativeNamespace}
-	objects, exported, unavailable, notes, err := nativePolicies()
-	if err != nil {
-		return nil, err
-	}
-	native.unavailable = unavailable
-	if unavailable == "" {
-		native.on, native.off = nativeWay(o, kube, template, objects)
-		table.Notes = append(table.Notes, fmt.Sprintf("(iii) applies the native policies `policy export --builtin` makes of %s; the others are not exported:", strings.Join(exported, ", ")))
-	}
-	table.Notes = append(table.Notes, notes...)
-	if err := createStats(ctx, kube, template, []*admitting{plain, ourWay, native}, opts.Creates, opts.CreateRounds, progress); err != nil {
+	if err := r.measureCreates(ctx); err != nil {
 		return nil, fmt.Errorf("StatefulSet creates: %w", err)
 	}
-	table.Rows = append(table.Rows, createRows(plain, ourWay, native, opts.Creates)...)
-
 	// Last: the Services it creates reach our in-process server's index too.
-	progress("memory: doris-admission serve with %d Services and %d policies in the cluster", opts.MemoryServices, opts.MemoryPolicies)
-	server, err := measureServer(ctx, root, cfg, files, opts.MemoryServices, opts.MemoryPolicies)
+	r.progress("memory: doris-admission serve with %d Services and %d policies in the cluster", opts.MemoryServices, opts.MemoryPolicies)
+	server, err := measureServer(ctx, r.root, r.cfg, r.files, opts.MemoryServices, opts.MemoryPolicies)
 	if err != nil {
 		return nil, fmt.Errorf("server memory: %w", err)
 	}
-	table.Rows = append(table.Rows, memoryRows(mem, server)...)
-	table.Rows = append(table.Rows, auditRow(audited))
-	return table, nil
+	r.table.Rows = append(r.table.Rows, memoryRows(mem, server)...)
+	r.table.Rows = append(r.table.Rows, auditRow(audited))
+	return &r.table, nil
+}
+
+// run is one Run: what it measures against and the table it fills.
+type run struct {
+	opts  Options
+	root  string
+	table Table
+	// What startCluster starts: the API server, the certificates, our
+	// in-process server and the null webhook, and a client without limits.
+	cfg   *rest.Config
+	files *tlsFiles
+	ours  *ours
+	null  *endpoint
+	kube  kubernetes.Interface
+}
+
+func newRun(opts Options) (*run, error) {
+	if opts.Assets == "" {
+		return nil, errors.New("no control plane: set KUBEBUILDER_ASSETS to the folder `bash test/controlplane/build.sh` prints (make bench does)")
+	}
+	r := &run{opts: opts, root: opts.Root}
+	if r.root == "" {
+		var err error
+		if r.root, err = repoRoot(); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+func (r *run) progress(format string, args ...any) {
+	if r.opts.Progress != nil {
+		fmt.Fprintf(r.opts.Progress, "bench: "+format+"\n", args...)
+	}
+}
+
+// startCluster starts etcd and kube-apiserver, our webhook server and the
+// null one, and the namespaces and settings the measures use; stop undoes
+// what started, whatever the error.
+func (r *run) startCluster(ctx context.Context) (stop func(), err error) {
+	var undo []func()
+	stop = func() {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+	}
+	r.progress("starting etcd and kube-apiserver")
+	env, cfg, err := startControlPlane(r.opts.Assets)
+	if err != nil {
+		return stop, err
+	}
+	undo = append(undo, func() { env.Stop() })
+	certDir, err := os.MkdirTemp("", "doris-admission-bench-")
+	if err != nil {
+		return stop, err
+	}
+	undo = append(undo, func() { os.RemoveAll(certDir) })
+	if r.files, err = writeCertificates(certDir); err != nil {
+		return stop, err
+	}
+	ports, err := freePorts(2)
+	if err != nil {
+		return stop, err
+	}
+	r.progress("starting doris-admission's webhook server and the null webhook")
+	if r.ours, err = startOurs(ctx, cfg, r.files, ports[0]); err != nil {
+		return stop, err
+	}
+	if r.null, err = startNull(ctx, r.files, ports[1]); err != nil {
+		return stop, err
+	}
+	unlimited := *cfg
+	unlimited.QPS, unlimited.Burst = -1, 0
+	if r.kube, err = kubernetes.NewForConfig(&unlimited); err != nil {
+		return stop, err
+	}
+	r.cfg = cfg
+	if err := createNamespaces(ctx, r.kube, r.ours, benchNamespace, plainNamespace, webhookNamespace, nativeNamespace); err != nil {
+		return stop, err
+	}
+	return stop, createSettings(ctx, r.kube)
+}
+
+// measureServing sends the scenarios' reviews to our server and the null
+// webhook, side by side.
+func (r *run) measureServing() error {
+	fillNodePorts(r.ours, r.opts.Services)
+	scens, err := scenarios(r.root)
+	if err != nil {
+		return err
+	}
+	clients := map[*endpoint]*http.Client{&r.ours.endpoint: r.files.client(1024), r.null: r.files.client(1024)}
+	o := r.opts
+	load := servingLoad{Rate: o.Rate, RateDuration: o.RateDuration, MaxDuration: o.MaxDuration, Workers: o.Workers, Rounds: o.Rounds, ProfileDir: o.ProfileDir}
+	stats, err := runServing(&r.ours.endpoint, r.null, clients, scens, load, r.progress)
+	if err != nil {
+		return err
+	}
+	for _, s := range scens {
+		r.table.Rows = append(r.table.Rows, servingRows(s, stats[s.key][&r.ours.endpoint], stats[s.key][r.null], o)...)
+	}
+	return nil
+}
+
+// measureCreates creates StatefulSets through the API server with no
+// webhook, with ours, and with the native policies export makes.
+func (r *run) measureCreates(ctx context.Context) error {
+	feObj, err := readObject(filepath.Join(r.root, "deploy", "examples", "seed-fe-plain.yaml"), "StatefulSet")
+	if err != nil {
+		return err
+	}
+	template, err := typedStatefulSet(feObj)
+	if err != nil {
+		return err
+	}
+	plain := &admitting{name: "no admission webhooks", namespace: plainNamespace}
+	ourWay := &admitting{name: "doris-admission webhook", namespace: webhookNamespace}
+	ourWay.on, ourWay.off = ourWebhook(r.ours, r.files, r.kube, template)
+	native := &admitting{name: "native MutatingAdmissionPolicy", namespace: nativeNamespace}
+	objects, exported, unavailable, notes, err := nativePolicies()
+	if err != nil {
+		return err
+	}
+	native.unavailable = unavailable
+	if unavailable == "" {
+		native.on, native.off = nativeWay(r.ours, r.kube, template, objects)
+		r.table.Notes = append(r.table.Notes, fmt.Sprintf("(iii) applies the native policies `policy export --builtin` makes of %s; the others are not exported:", strings.Join(exported, ", ")))
+	}
+	r.table.Notes = append(r.table.Notes, notes...)
+	if err := createStats(ctx, r.kube, template, []*admitting{plain, ourWay, native}, r.opts.Creates, r.opts.CreateRounds, r.progress); err != nil {
+		return err
+	}
+	r.table.Rows = append(r.table.Rows, createRows(plain, ourWay, native, r.opts.Creates)...)
+	return nil
 }
 
 // servingRows are the p99 and throughput rows of one scenario.

@@ -452,29 +452,57 @@ func pointerToken(token string) string {
 // object's maps in place while the policies evaluate, and Mutate returns a
 // deep copy.
 func applyOp(root map[string]any, op patchOp) (map[string]any, bool) {
-	parts := strings.Split(op.path[1:], "/")
-	value := op.value
-	if op.op != "remove" && op.raw != nil {
-		// Converted as Kubernetes does: decode its JSON as the API
-		// machinery decodes the patched object.
-		value = nil
-		strict, err := kjson.UnmarshalStrict(op.raw, &value)
-		if err != nil || len(strict) > 0 || !roundTrips(value) {
-			return nil, false
-		}
+	value, ok := opValue(op)
+	if !ok {
+		return nil, false
 	}
+	parts := strings.Split(op.path[1:], "/")
 	newRoot := maps.Clone(root)
-	// set replaces the container being changed in its parent, for arrays
-	// that grow or shrink.
-	var container any = newRoot
-	set := func(any) {}
-	for _, part := range parts[:len(parts)-1] {
+	container, set, ok := copyPath(newRoot, parts[:len(parts)-1])
+	if !ok {
+		return nil, false
+	}
+	key := pointerToken(parts[len(parts)-1])
+	switch c := container.(type) {
+	case map[string]any:
+		ok = applyInMap(c, op.op, key, value)
+	case []any:
+		ok = applyInList(c, op.op, key, value, set)
+	default:
+		ok = false
+	}
+	if !ok {
+		return nil, false
+	}
+	return newRoot, true
+}
+
+// opValue is the value op sets, converted as Kubernetes does: its JSON
+// decoded as the API machinery decodes the patched object.
+func opValue(op patchOp) (any, bool) {
+	if op.op == "remove" || op.raw == nil {
+		return op.value, true
+	}
+	var value any
+	strict, err := kjson.UnmarshalStrict(op.raw, &value)
+	if err != nil || len(strict) > 0 || !roundTrips(value) {
+		return nil, false
+	}
+	return value, true
+}
+
+// copyPath copies the maps and lists along path from root, and returns the
+// last (the container the operation changes) and how to replace it in its
+// parent, for lists that grow or shrink.
+func copyPath(root map[string]any, path []string) (container any, set func(any), ok bool) {
+	container, set = root, func(any) {}
+	for _, part := range path {
 		key := pointerToken(part)
 		switch c := container.(type) {
 		case map[string]any:
 			next, ok := shallowCopy(c[key])
 			if !ok {
-				return nil, false
+				return nil, nil, false
 			}
 			c[key] = next
 			set = func(v any) { c[key] = v }
@@ -482,64 +510,68 @@ func applyOp(root map[string]any, op patchOp) (map[string]any, bool) {
 		case []any:
 			i, ok := arrayIndex(key)
 			if !ok || i >= len(c) {
-				return nil, false
+				return nil, nil, false
 			}
 			next, ok := shallowCopy(c[i])
 			if !ok {
-				return nil, false
+				return nil, nil, false
 			}
 			c[i] = next
 			set = func(v any) { c[i] = v }
 			container = next
 		default:
-			return nil, false
+			return nil, nil, false
 		}
 	}
-	key := pointerToken(parts[len(parts)-1])
-	switch c := container.(type) {
-	case map[string]any:
-		switch op.op {
-		case "add", "replace":
-			// The library's replace sets a missing key too.
-			c[key] = value
-		case "remove":
-			if _, ok := c[key]; !ok {
-				return nil, false
-			}
-			delete(c, key)
+	return container, set, true
+}
+
+// applyInMap applies op to key of a map.
+func applyInMap(c map[string]any, op, key string, value any) bool {
+	switch op {
+	case "add", "replace":
+		// The library's replace sets a missing key too.
+		c[key] = value
+	case "remove":
+		if _, ok := c[key]; !ok {
+			return false
 		}
-	case []any:
-		if op.op == "add" && key == "-" {
-			set(append(c, value))
-			return newRoot, true
-		}
-		i, ok := arrayIndex(key)
-		if !ok {
-			return nil, false
-		}
-		switch op.op {
-		case "add":
-			if i > len(c) {
-				return nil, false
-			}
-			grown := make([]any, 0, len(c)+1)
-			set(append(append(append(grown, c[:i]...), value), c[i:]...))
-		case "replace":
-			if i >= len(c) {
-				return nil, false
-			}
-			c[i] = value
-		case "remove":
-			if i >= len(c) {
-				return nil, false
-			}
-			shrunk := make([]any, 0, len(c)-1)
-			set(append(append(shrunk, c[:i]...), c[i+1:]...))
-		}
-	default:
-		return nil, false
+		delete(c, key)
 	}
-	return newRoot, true
+	return true
+}
+
+// applyInList applies op at index key ("-": the end) of a list; set puts a
+// list that grew or shrank in its parent.
+func applyInList(c []any, op, key string, value any, set func(any)) bool {
+	if op == "add" && key == "-" {
+		set(append(c, value))
+		return true
+	}
+	i, ok := arrayIndex(key)
+	if !ok {
+		return false
+	}
+	switch op {
+	case "add":
+		if i > len(c) {
+			return false
+		}
+		grown := make([]any, 0, len(c)+1)
+		set(append(append(append(grown, c[:i]...), value), c[i:]...))
+	case "replace":
+		if i >= len(c) {
+			return false
+		}
+		c[i] = value
+	case "remove":
+		if i >= len(c) {
+			return false
+		}
+		shrunk := make([]any, 0, len(c)-1)
+		set(append(append(shrunk, c[:i]...), c[i+1:]...))
+	}
+	return true
 }
 
 // shallowCopy copies a map or a list one level deep; false for anything else

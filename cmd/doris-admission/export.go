@@ -46,35 +46,11 @@ it.`,
 				return errors.New("--disable-builtin needs --builtin: only then are the built-in policies exported")
 			}
 			run := &offlineRun{stderr: cmd.ErrOrStderr()}
-			var selected []policies.Policy
-			if builtin {
-				loaded, err := policies.Builtin(policies.DefaultNamespace, sources.disabled)
-				run.report(err)
-				selected = append(selected, loaded...)
+			stream, err := exportStream(cmd, run.exportSelected(cmd, sources, builtin))
+			if err != nil {
+				return err
 			}
-			if sources.dir != "" {
-				loaded, err := policies.ReadPolicies(sources.dir, cmd.InOrStdin())
-				run.report(err)
-				selected = append(selected, loaded...)
-			}
-			var out bytes.Buffer
-			for _, e := range policies.Export(selected) {
-				if e.NotExported != "" {
-					fmt.Fprintln(cmd.ErrOrStderr(), e.Explanation())
-					continue
-				}
-				data, err := e.YAML()
-				if err != nil {
-					return err
-				}
-				if out.Len() == 0 {
-					out.WriteString(policies.ExportHeader)
-				} else {
-					out.WriteString("---\n")
-				}
-				out.Write(data)
-			}
-			if err := writeOutput(cmd, output, out.Bytes()); err != nil {
+			if err := writeOutput(cmd, output, stream); err != nil {
 				return err
 			}
 			if run.failed {
@@ -88,6 +64,47 @@ it.`,
 	cmd.Flags().BoolVar(&builtin, "builtin", false, "export the built-in policies too")
 	cmd.Flags().StringVarP(&output, "output", "o", "", "write the YAML to FILE instead of standard output")
 	return cmd
+}
+
+// exportSelected is the policies to export: the built-in ones (but the
+// disabled) with builtin, and those of --policies; what cannot be read is
+// reported.
+func (r *offlineRun) exportSelected(cmd *cobra.Command, sources policySources, builtin bool) []policies.Policy {
+	var selected []policies.Policy
+	if builtin {
+		loaded, err := policies.Builtin(policies.DefaultNamespace, sources.disabled)
+		r.report(err)
+		selected = append(selected, loaded...)
+	}
+	if sources.dir != "" {
+		loaded, err := policies.ReadPolicies(sources.dir, cmd.InOrStdin())
+		r.report(err)
+		selected = append(selected, loaded...)
+	}
+	return selected
+}
+
+// exportStream is the YAML stream of the native objects of selected; why a
+// policy is not exported goes to standard error, a line each.
+func exportStream(cmd *cobra.Command, selected []policies.Policy) ([]byte, error) {
+	var out bytes.Buffer
+	for _, e := range policies.Export(selected) {
+		if e.NotExported != "" {
+			fmt.Fprintln(cmd.ErrOrStderr(), e.Explanation())
+			continue
+		}
+		data, err := e.YAML()
+		if err != nil {
+			return nil, err
+		}
+		if out.Len() == 0 {
+			out.WriteString(policies.ExportHeader)
+		} else {
+			out.WriteString("---\n")
+		}
+		out.Write(data)
+	}
+	return out.Bytes(), nil
 }
 
 // writeOutput writes data to the file named output, or to stdout when it is "".

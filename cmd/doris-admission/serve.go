@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/doris-admission/doris-admission/audit"
 	"github.com/doris-admission/doris-admission/certs"
@@ -101,12 +102,7 @@ SIGTERM: requests in flight are answered before it exits.`,
 // until ctx ends and the requests in flight are answered.
 func runServe(signalled context.Context, opts serveOptions) error {
 	ctx, draining := afterDrainDelay(signalled, opts.shutdownDelay)
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts.log)))
-	if limit, err := limitMemory(memlimit.FromCgroup); err != nil {
-		ctrl.Log.Info("the container's memory limit could not be read; the Go memory limit is left as it is", "error", err.Error())
-	} else if limit != math.MaxInt64 {
-		ctrl.Log.Info("Go memory limit set", "bytes", limit)
-	}
+	setUpLogging(opts)
 	static, err := opts.policies.load(ownNamespace(), nil)
 	if err != nil {
 		return fmt.Errorf("loading the policies: %w", err)
@@ -116,68 +112,12 @@ func runServe(signalled context.Context, opts serveOptions) error {
 	if err != nil {
 		return err
 	}
-	certManager, err := opts.certs.start(ctx, mgr, opts.webhook.CertDir)
-	if err != nil {
-		return err
-	}
-	if err := metrics.Registry.Register(certs.ExpiryCollector{Dir: opts.webhook.CertDir}); err != nil {
-		return fmt.Errorf("setting up the certificate metrics: %w", err)
-	}
-	nodePorts := inventory.NewNodePorts()
-	watchServices, err := inventory.WatchServices(ctx, mgr.GetCache(), nodePorts)
-	if err != nil {
-		return err
-	}
-	engine, err := newClusterEngine(mgr, nodePorts, opts.agentImage, cacheErrors)
-	if err != nil {
-		return err
-	}
 	opts.webhook.Draining = draining
-	server := webhook.NewServer(opts.webhook, engine)
-	configurations := &webhook.Configurations{
-		Reader: mgr.GetAPIReader(), Writer: mgr.GetClient(),
-		Name: opts.webhookConfig, ExcludeNamespaces: opts.excludeNamespaces, Engine: engine,
+	parts, err := newServerParts(ctx, mgr, opts, cacheErrors)
+	if err != nil {
+		return err
 	}
-	generator := &generate.Controller{
-		Engine: engine, Cache: mgr.GetCache(), Client: mgr.GetClient(), Mapper: mgr.GetRESTMapper(),
-		ExcludeNamespaces: opts.excludeNamespaces, Log: ctrl.Log.WithName("generate"),
-	}
-	runnables := []manager.Runnable{server, watchServices, generator}
-	if certManager != nil {
-		configurations.CABundle, certManager.OnRenew = certManager.CABundle, configurations.Sync
-		runnables = append(runnables, certManager)
-	}
-	onLoad := func(ctx context.Context) error {
-		return errors.Join(configurations.Sync(ctx), generator.PoliciesChanged(ctx))
-	}
-	if opts.audit {
-		scanner, err := newScanner(mgr, engine, opts)
-		if err != nil {
-			return err
-		}
-		runnables = append(runnables, scanner)
-		synced := onLoad
-		onLoad = func(ctx context.Context) error {
-			return errors.Join(synced(ctx), scanner.PoliciesChanged(ctx))
-		}
-	}
-	controller := &policies.Controller{
-		Client: mgr.GetClient(), Engine: engine, Static: static, OnLoad: onLoad,
-		AlsoWatch: []client.Object{&admissionregistrationv1.MutatingWebhookConfiguration{}, &admissionregistrationv1.ValidatingWebhookConfiguration{}},
-	}
-	for _, r := range runnables {
-		if err := mgr.Add(r); err != nil {
-			return fmt.Errorf("setting up the server: %w", err)
-		}
-	}
-	if err := errors.Join(
-		controller.SetupWithManager(mgr),
-		mgr.AddHealthzCheck("ping", healthz.Ping),
-		// Ready once the HTTPS listener answers and the policies are loaded.
-		mgr.AddReadyzCheck("webhook", server.StartedChecker()),
-		mgr.AddReadyzCheck("policies", controller.Ready),
-		mgr.AddReadyzCheck("shutdown", notDraining(draining)),
-	); err != nil {
+	if err := parts.addTo(mgr, static, draining); err != nil {
 		return fmt.Errorf("setting up the server: %w", err)
 	}
 	ctrl.Log.Info("starting doris-admission", "version", versionString(), "port", opts.webhook.Port, "certDir", opts.webhook.CertDir)
@@ -186,6 +126,101 @@ func runServe(signalled context.Context, opts serveOptions) error {
 	}
 	ctrl.Log.Info("stopped after answering the requests in flight")
 	return nil
+}
+
+// setUpLogging sets the logger from the flags, and the Go memory limit from
+// the container's.
+func setUpLogging(opts serveOptions) {
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts.log)))
+	if limit, err := limitMemory(memlimit.FromCgroup); err != nil {
+		ctrl.Log.Info("the container's memory limit could not be read; the Go memory limit is left as it is", "error", err.Error())
+	} else if limit != math.MaxInt64 {
+		ctrl.Log.Info("Go memory limit set", "bytes", limit)
+	}
+}
+
+// serverParts are what the manager runs besides the policy controller: the
+// webhook server, the Service index, the generate controller, the
+// certificate manager and the audit, and what each policy load updates.
+type serverParts struct {
+	engine    *policies.Engine
+	server    crwebhook.Server
+	runnables []manager.Runnable
+	// onLoad runs after every load of the policies: the webhook
+	// configurations, the generate controller and the audit follow them.
+	onLoad func(context.Context) error
+}
+
+func newServerParts(ctx context.Context, mgr ctrl.Manager, opts serveOptions, cacheErrors *policies.CacheErrors) (*serverParts, error) {
+	certManager, err := opts.certs.start(ctx, mgr, opts.webhook.CertDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := metrics.Registry.Register(certs.ExpiryCollector{Dir: opts.webhook.CertDir}); err != nil {
+		return nil, fmt.Errorf("setting up the certificate metrics: %w", err)
+	}
+	nodePorts := inventory.NewNodePorts()
+	watchServices, err := inventory.WatchServices(ctx, mgr.GetCache(), nodePorts)
+	if err != nil {
+		return nil, err
+	}
+	engine, err := newClusterEngine(mgr, nodePorts, opts.agentImage, cacheErrors)
+	if err != nil {
+		return nil, err
+	}
+	p := &serverParts{engine: engine, server: webhook.NewServer(opts.webhook, engine)}
+	configurations := &webhook.Configurations{
+		Reader: mgr.GetAPIReader(), Writer: mgr.GetClient(),
+		Name: opts.webhookConfig, ExcludeNamespaces: opts.excludeNamespaces, Engine: engine,
+	}
+	generator := &generate.Controller{
+		Engine: engine, Cache: mgr.GetCache(), Client: mgr.GetClient(), Mapper: mgr.GetRESTMapper(),
+		ExcludeNamespaces: opts.excludeNamespaces, Log: ctrl.Log.WithName("generate"),
+	}
+	p.runnables = []manager.Runnable{p.server, watchServices, generator}
+	if certManager != nil {
+		configurations.CABundle, certManager.OnRenew = certManager.CABundle, configurations.Sync
+		p.runnables = append(p.runnables, certManager)
+	}
+	followers := []func(context.Context) error{configurations.Sync, generator.PoliciesChanged}
+	if opts.audit {
+		scanner, err := newScanner(mgr, engine, opts)
+		if err != nil {
+			return nil, err
+		}
+		p.runnables = append(p.runnables, scanner)
+		followers = append(followers, scanner.PoliciesChanged)
+	}
+	p.onLoad = func(ctx context.Context) error {
+		var errs []error
+		for _, follow := range followers {
+			errs = append(errs, follow(ctx))
+		}
+		return errors.Join(errs...)
+	}
+	return p, nil
+}
+
+// addTo adds the parts, the policy controller (with the static policies)
+// and the health checks to mgr.
+func (p *serverParts) addTo(mgr ctrl.Manager, static []policies.Policy, draining func() bool) error {
+	for _, r := range p.runnables {
+		if err := mgr.Add(r); err != nil {
+			return err
+		}
+	}
+	controller := &policies.Controller{
+		Client: mgr.GetClient(), Engine: p.engine, Static: static, OnLoad: p.onLoad,
+		AlsoWatch: []client.Object{&admissionregistrationv1.MutatingWebhookConfiguration{}, &admissionregistrationv1.ValidatingWebhookConfiguration{}},
+	}
+	return errors.Join(
+		controller.SetupWithManager(mgr),
+		mgr.AddHealthzCheck("ping", healthz.Ping),
+		// Ready once the HTTPS listener answers and the policies are loaded.
+		mgr.AddReadyzCheck("webhook", p.server.StartedChecker()),
+		mgr.AddReadyzCheck("policies", controller.Ready),
+		mgr.AddReadyzCheck("shutdown", notDraining(draining)),
+	)
 }
 
 // limitMemory sets the Go runtime's soft memory limit to 90% of the memory

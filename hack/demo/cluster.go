@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -19,6 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/doris-admission/doris-admission/internal/harness"
 	"github.com/doris-admission/doris-admission/policies"
 )
 
@@ -75,15 +75,7 @@ func controlPlaneAssets(ctx context.Context, repo, given string) (string, error)
 // startControlPlane starts etcd and kube-apiserver from assets with the CRDs
 // of deploy/crds installed.
 func startControlPlane(repo, assets string) (*envtest.Environment, error) {
-	env := &envtest.Environment{
-		BinaryAssetsDirectory:    assets,
-		ControlPlaneStartTimeout: 2 * time.Minute,
-		ControlPlaneStopTimeout:  time.Minute,
-		CRDInstallOptions: envtest.CRDInstallOptions{
-			Paths:              []string{filepath.Join(repo, "deploy", "crds")},
-			ErrorIfPathMissing: true,
-		},
-	}
+	env := harness.ControlPlane(assets, filepath.Join(repo, "deploy", "crds"))
 	if _, err := env.Start(); err != nil {
 		// Stop what did start; envtest removes its own folders.
 		env.Stop()

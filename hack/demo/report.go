@@ -60,92 +60,110 @@ type group struct {
 // and the grace period of the pod. Fields the API server fills in by default
 // are not compared.
 func describeInjection(applied, stored *appsv1.StatefulSet) []group {
-	var groups []group
-	current := func(title string) *group {
-		if len(groups) == 0 || groups[len(groups)-1].title != title {
-			groups = append(groups, group{title: title})
-		}
-		return &groups[len(groups)-1]
+	var r report
+	r.metadata(applied, stored)
+	appliedPod, storedPod := &applied.Spec.Template.Spec, &stored.Spec.Template.Spec
+	for _, c := range storedPod.Containers {
+		r.container(c, findContainer(appliedPod.Containers, c.Name))
 	}
-	add := func(title, format string, args ...any) {
-		g := current(title)
-		g.items = append(g.items, fmt.Sprintf(format, args...))
-	}
+	r.pod(appliedPod, storedPod)
+	return r.groups
+}
 
+// report collects what was added, in groups by title, in the order met.
+type report struct {
+	groups []group
+}
+
+func (r *report) add(title, format string, args ...any) {
+	if len(r.groups) == 0 || r.groups[len(r.groups)-1].title != title {
+		r.groups = append(r.groups, group{title: title})
+	}
+	g := &r.groups[len(r.groups)-1]
+	g.items = append(g.items, fmt.Sprintf(format, args...))
+}
+
+// metadata reports the labels and annotations added to the StatefulSet and
+// its pod template.
+func (r *report) metadata(applied, stored *appsv1.StatefulSet) {
 	const meta = "the StatefulSet's metadata and pod template metadata"
 	for _, k := range addedKeys(applied.Annotations, stored.Annotations) {
-		add(meta, "annotation %s: %q", k, stored.Annotations[k])
+		r.add(meta, "annotation %s: %q", k, stored.Annotations[k])
 	}
 	for _, k := range addedKeys(applied.Labels, stored.Labels) {
-		add(meta, "label %s: %q", k, stored.Labels[k])
+		r.add(meta, "label %s: %q", k, stored.Labels[k])
 	}
 	appliedPod, storedPod := &applied.Spec.Template, &stored.Spec.Template
 	for _, k := range addedKeys(appliedPod.Annotations, storedPod.Annotations) {
-		add(meta, "pod annotation %s: %q", k, storedPod.Annotations[k])
+		r.add(meta, "pod annotation %s: %q", k, storedPod.Annotations[k])
 	}
 	for _, k := range addedKeys(appliedPod.Labels, storedPod.Labels) {
-		add(meta, "pod label %s: %q", k, storedPod.Labels[k])
+		r.add(meta, "pod label %s: %q", k, storedPod.Labels[k])
 	}
+}
 
-	for _, c := range storedPod.Spec.Containers {
-		was := findContainer(appliedPod.Spec.Containers, c.Name)
-		const pod = "the pod"
-		if was == nil {
-			add(pod, "container %s (image %s): %s", c.Name, c.Image, command(c.Command, c.Args))
-			continue
-		}
-		in := "container " + c.Name
-		for _, e := range c.Env {
-			if !slices.ContainsFunc(was.Env, func(w corev1.EnvVar) bool { return w.Name == e.Name }) {
-				add(in, "env %s = %s", e.Name, envValue(e))
-			}
-		}
-		for _, m := range c.VolumeMounts {
-			if !slices.ContainsFunc(was.VolumeMounts, func(w corev1.VolumeMount) bool { return w.MountPath == m.MountPath }) {
-				add(in, "volume %s mounted at %s", m.Name, m.MountPath)
-			}
-		}
-		if h := hook(c.Lifecycle, true); h != nil && hook(was.Lifecycle, true) == nil {
-			add(in, "postStart hook, run when the container starts: %s", handler(*h))
-		}
-		if h := hook(c.Lifecycle, false); h != nil && hook(was.Lifecycle, false) == nil {
-			add(in, "preStop hook, run before the container is stopped: %s", handler(*h))
-		}
-		if c.StartupProbe != nil && was.StartupProbe == nil {
-			add(in, "startupProbe: %s", probe(c.StartupProbe, "restarts the container"))
-		}
-		if c.LivenessProbe != nil && was.LivenessProbe == nil {
-			add(in, "livenessProbe: %s", probe(c.LivenessProbe, "restarts the container"))
-		}
-		if c.ReadinessProbe != nil && was.ReadinessProbe == nil {
-			add(in, "readinessProbe: %s", probe(c.ReadinessProbe, "takes the pod out of its Services"))
+// container reports a container that was added (was is nil), or what was
+// added to it: env, volume mounts, hooks and probes.
+func (r *report) container(c corev1.Container, was *corev1.Container) {
+	if was == nil {
+		r.add("the pod", "container %s (image %s): %s", c.Name, c.Image, command(c.Command, c.Args))
+		return
+	}
+	in := "container " + c.Name
+	for _, e := range c.Env {
+		if !slices.ContainsFunc(was.Env, func(w corev1.EnvVar) bool { return w.Name == e.Name }) {
+			r.add(in, "env %s = %s", e.Name, envValue(e))
 		}
 	}
+	for _, m := range c.VolumeMounts {
+		if !slices.ContainsFunc(was.VolumeMounts, func(w corev1.VolumeMount) bool { return w.MountPath == m.MountPath }) {
+			r.add(in, "volume %s mounted at %s", m.Name, m.MountPath)
+		}
+	}
+	if h := hook(c.Lifecycle, true); h != nil && hook(was.Lifecycle, true) == nil {
+		r.add(in, "postStart hook, run when the container starts: %s", handler(*h))
+	}
+	if h := hook(c.Lifecycle, false); h != nil && hook(was.Lifecycle, false) == nil {
+		r.add(in, "preStop hook, run before the container is stopped: %s", handler(*h))
+	}
+	if c.StartupProbe != nil && was.StartupProbe == nil {
+		r.add(in, "startupProbe: %s", probe(c.StartupProbe, "restarts the container"))
+	}
+	if c.LivenessProbe != nil && was.LivenessProbe == nil {
+		r.add(in, "livenessProbe: %s", probe(c.LivenessProbe, "restarts the container"))
+	}
+	if c.ReadinessProbe != nil && was.ReadinessProbe == nil {
+		r.add(in, "readinessProbe: %s", probe(c.ReadinessProbe, "takes the pod out of its Services"))
+	}
+}
+
+// pod reports the init containers and volumes added to the pod, and its
+// grace period where it differs from what the file means.
+func (r *report) pod(applied, stored *corev1.PodSpec) {
 	const pod = "the pod"
-	for _, c := range storedPod.Spec.InitContainers {
-		if findContainer(appliedPod.Spec.InitContainers, c.Name) == nil {
-			add(pod, "init container %s (image %s): %s", c.Name, c.Image, command(c.Command, c.Args))
+	for _, c := range stored.InitContainers {
+		if findContainer(applied.InitContainers, c.Name) == nil {
+			r.add(pod, "init container %s (image %s): %s", c.Name, c.Image, command(c.Command, c.Args))
 		}
 	}
-	for _, v := range storedPod.Spec.Volumes {
-		if !slices.ContainsFunc(appliedPod.Spec.Volumes, func(w corev1.Volume) bool { return w.Name == v.Name }) {
+	for _, v := range stored.Volumes {
+		if !slices.ContainsFunc(applied.Volumes, func(w corev1.Volume) bool { return w.Name == v.Name }) {
 			kind := "a volume"
 			if v.EmptyDir != nil {
 				kind = "an emptyDir"
 			}
-			add(pod, "volume %s: %s", v.Name, kind)
+			r.add(pod, "volume %s: %s", v.Name, kind)
 		}
 	}
-	if g := storedPod.Spec.TerminationGracePeriodSeconds; g != nil {
-		was := appliedPod.Spec.TerminationGracePeriodSeconds
+	if g := stored.TerminationGracePeriodSeconds; g != nil {
+		was := applied.TerminationGracePeriodSeconds
 		switch {
 		case was == nil && *g != defaultGracePeriod:
-			add(pod, "terminationGracePeriodSeconds: %d (the file leaves it out, which would mean %d)", *g, defaultGracePeriod)
+			r.add(pod, "terminationGracePeriodSeconds: %d (the file leaves it out, which would mean %d)", *g, defaultGracePeriod)
 		case was != nil && *was != *g:
-			add(pod, "terminationGracePeriodSeconds: %d (the file says %d)", *g, *was)
+			r.add(pod, "terminationGracePeriodSeconds: %d (the file says %d)", *g, *was)
 		}
 	}
-	return groups
 }
 
 func addedKeys(before, after map[string]string) []string {

@@ -11,6 +11,7 @@ import (
 
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/doris-admission/doris-admission/internal/harness"
 	"github.com/doris-admission/doris-admission/test/node"
 )
 
@@ -41,18 +42,10 @@ func startCluster() (*cluster, error) {
 		return nil, err
 	}
 	c := &cluster{workDir: workDir, kubectlBin: filepath.Join(assets, "kubectl")}
-	c.env = &envtest.Environment{
-		BinaryAssetsDirectory:    assets,
-		ControlPlaneStartTimeout: 2 * time.Minute,
-		ControlPlaneStopTimeout:  time.Minute,
-		CRDInstallOptions: envtest.CRDInstallOptions{
-			Paths:              []string{filepath.Join(repoRoot, "deploy", "crds")},
-			ErrorIfPathMissing: true,
-		},
-		WebhookInstallOptions: envtest.WebhookInstallOptions{
-			Paths:            []string{filepath.Join(repoRoot, "deploy", "kustomize", "base", "webhooks.yaml")},
-			LocalServingHost: "127.0.0.1",
-		},
+	c.env = harness.ControlPlane(assets, filepath.Join(repoRoot, "deploy", "crds"))
+	c.env.WebhookInstallOptions = envtest.WebhookInstallOptions{
+		Paths:            []string{filepath.Join(repoRoot, "deploy", "kustomize", "base", "webhooks.yaml")},
+		LocalServingHost: "127.0.0.1",
 	}
 	if err := c.serveThePods(); err != nil {
 		c.stop()
