@@ -86,7 +86,7 @@ SIGTERM: requests in flight are answered before it exits.`,
 	flags.DurationVar(&opts.shutdownDelay, "shutdown-delay", 5*time.Second, "on SIGTERM, how long to go on answering, not ready, before stopping: the time the Service's endpoints take to drop this pod")
 	opts.policies.bindFlags(cmd)
 	opts.certs.bindFlags(cmd)
-	flags.StringVar(&opts.webhookConfig, "webhook-configuration", "doris-admission", "name of the MutatingWebhookConfiguration and ValidatingWebhookConfiguration whose rules the server keeps equal to the policies' rules; empty: leave them alone")
+	flags.StringVar(&opts.webhookConfig, "webhook-configuration", "doris-admission", "name of the MutatingWebhookConfiguration and ValidatingWebhookConfiguration the server keeps equal to the policies: after the first webhook of each (its anchor), one webhook per group of policies with the same failurePolicy and selectors; empty: leave them alone")
 	flags.StringSliceVar(&opts.excludeNamespaces, "exclude-namespaces", []string{"kube-system", "kube-node-lease", ownNamespace()}, "namespaces never sent to the webhooks (kube-node-lease never is)")
 	flags.BoolVar(&opts.audit, "audit", true, "scan the objects that already exist and write PolicyReports (wgpolicyk8s.io/v1alpha2); one replica scans, the one holding the Lease doris-admission-audit")
 	flags.DurationVar(&opts.auditInterval, "audit-interval", time.Hour, "time between full scans, besides those at start, on policy changes and on object changes; 0: none")
