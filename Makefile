@@ -15,12 +15,14 @@ build:
 controlplane:
 	bash test/controlplane/build.sh
 
-## test: unit and e2e tests; builds the control plane and the node first when they are missing,
-## and installs the node's Debian packages (containerd, runc, CNI plugins, ...) when they are.
+## test: unit and e2e tests, and the engine's benchmarks run once each (so they keep working);
+## builds the control plane and the node first when they are missing, and installs the node's
+## Debian packages (containerd, runc, CNI plugins, ...) when they are.
 test:
 	bash test/node/install.sh && \
 	assets=$$(bash test/controlplane/build.sh) && \
-	KUBEBUILDER_ASSETS="$$assets" $(GO) test -count=1 -timeout 30m ./...
+	KUBEBUILDER_ASSETS="$$assets" $(GO) test -count=1 -timeout 30m ./... && \
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./policies/
 
 ## generate: CRDs (deploy/crds, copied into the Helm chart) and deep-copy functions from policies/api.
 generate:

@@ -183,6 +183,8 @@ func (r *run) startCluster(ctx context.Context) (stop func(), err error) {
 	}
 	unlimited := *cfg
 	unlimited.QPS, unlimited.Burst = -1, 0
+	// The creates' warnings (the seed FE runs in IP mode) say nothing about speed.
+	unlimited.WarningHandler = rest.NoWarnings{}
 	if r.kube, err = kubernetes.NewForConfig(&unlimited); err != nil {
 		return stop, err
 	}

@@ -44,8 +44,9 @@ func BenchmarkBuiltinCompile(b *testing.B) {
 
 // BenchmarkBuiltinEvaluate evaluates each built-in policy alone on the object
 // it is written for, as a CREATE through Mutate or Validate: a mutating
-// policy on the seed FE StatefulSet (it must change it), a validating one on
-// that StatefulSet or its NodePort Service.
+// policy on the seed FE StatefulSet (it must change it, or, when it only
+// generates, generate an object for it), a validating one on that
+// StatefulSet or its NodePort Service.
 func BenchmarkBuiltinEvaluate(b *testing.B) {
 	builtin, err := Builtin(DefaultNamespace, nil)
 	if err != nil {
@@ -66,6 +67,13 @@ func BenchmarkBuiltinEvaluate(b *testing.B) {
 		b.Run(p.Name(), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
+				if p.Mutating != nil && len(p.Mutating.Spec.Mutations) == 0 {
+					generated, errs := e.Generate(context.Background(), byKind[kind].Object)
+					if len(errs) > 0 || len(generated) == 0 {
+						b.Fatalf("%s generated nothing for the %s: %v", p.Name(), kind, errs)
+					}
+					continue
+				}
 				if p.Mutating != nil {
 					res, err := e.Mutate(context.Background(), req)
 					if err != nil || !slices.Contains(res.Applied, p.Name()) {
