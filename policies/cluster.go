@@ -30,7 +30,7 @@ func ClusterConfig(informers cache.Cache, kube kubernetes.Interface, mapper meta
 		Schemas:    policyschema.Chain{&policyschema.Builtin{}, &resolver.ClientDiscoveryResolver{Discovery: disco}},
 		Namespaces: cachedNamespaces{informers},
 		Client:     kube,
-		Objects:    cachedObjects{informers, errs},
+		Objects:    cachedObjects{informers: informers, errs: errs, synced: &sync.Map{}},
 	}
 }
 
@@ -76,10 +76,13 @@ func (c *CacheErrors) of(kind schema.GroupVersionKind) error {
 type cachedObjects struct {
 	informers cache.Cache
 	errs      *CacheErrors
+	// synced are the kinds whose cache has filled: an informer stays
+	// synced, so a read of them skips the informer lookup.
+	synced *sync.Map
 }
 
 func (c cachedObjects) List(ctx context.Context, kind schema.GroupVersionKind, namespace string, selector labels.Selector) ([]*unstructured.Unstructured, error) {
-	if err := c.synced(ctx, kind, false); err != nil {
+	if err := c.ensureSynced(ctx, kind, false); err != nil {
 		return nil, err
 	}
 	list := &unstructured.UnstructuredList{}
@@ -105,16 +108,20 @@ func (c cachedObjects) List(ctx context.Context, kind schema.GroupVersionKind, n
 }
 
 func (c cachedObjects) Sync(ctx context.Context, kind schema.GroupVersionKind) error {
-	return c.synced(ctx, kind, true)
+	return c.ensureSynced(ctx, kind, true)
 }
 
-// synced makes sure the cache of kind is filled, waiting for it until ctx
+// ensureSynced makes sure the cache of kind is filled, waiting for it until ctx
 // ends when wait is set, else failing at once; the error says why it is not.
-func (c cachedObjects) synced(ctx context.Context, kind schema.GroupVersionKind, wait bool) error {
+func (c cachedObjects) ensureSynced(ctx context.Context, kind schema.GroupVersionKind, wait bool) error {
+	if _, ok := c.synced.Load(kind); ok {
+		return nil
+	}
 	obj := &unstructured.Unstructured{}
 	obj.SetGroupVersionKind(kind)
 	informer, err := c.informers.GetInformer(ctx, obj, cache.BlockUntilSynced(wait))
 	if err == nil && informer.HasSynced() {
+		c.synced.Store(kind, true)
 		return nil
 	}
 	if err == nil {
