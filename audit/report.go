@@ -9,12 +9,11 @@ import (
 	"slices"
 	"time"
 
+	"github.com/doris-admission/doris-admission/policies/engine"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-
-	"github.com/doris-admission/doris-admission/policies"
 )
 
 // The report kinds and the name of the reports this server owns.
@@ -82,7 +81,7 @@ type objectResults struct {
 // newResults turns the engine's verdicts on obj into report results. A
 // result that is the same as before keeps its time, so an unchanged object
 // does not rewrite its report.
-func newResults(obj *unstructured.Unstructured, found []policies.AuditResult, previous []Result, now time.Time) objectResults {
+func newResults(obj *unstructured.Unstructured, found []engine.AuditResult, previous []Result, now time.Time) objectResults {
 	r := Resource{APIVersion: obj.GetAPIVersion(), Kind: obj.GetKind(), Namespace: obj.GetNamespace(), Name: obj.GetName(), UID: obj.GetUID()}
 	out := objectResults{resource: r}
 	for _, f := range found {
@@ -115,13 +114,13 @@ func report(namespace string, objects []objectResults) *unstructured.Unstructure
 		for _, r := range o.results {
 			results = append(results, r)
 			switch r.Result {
-			case policies.ResultPass:
+			case engine.ResultPass:
 				summary.Pass++
-			case policies.ResultFail:
+			case engine.ResultFail:
 				summary.Fail++
-			case policies.ResultWarn:
+			case engine.ResultWarn:
 				summary.Warn++
-			case policies.ResultError:
+			case engine.ResultError:
 				summary.Error++
 			}
 		}

@@ -21,7 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/doris-admission/doris-admission/policies"
+	"github.com/doris-admission/doris-admission/policies/engine"
 	"github.com/doris-admission/doris-admission/watch"
 )
 
@@ -39,7 +39,7 @@ const syncTimeout = 30 * time.Second
 // every Interval. One replica scans: the one holding the lease. Losing the
 // lease stops the scan, never the webhook.
 type Scanner struct {
-	Engine *policies.Engine
+	Engine *engine.Engine
 	// Cache holds the scanned objects; Client writes reports and statuses;
 	// Reader reads the reports back without a cache.
 	Cache  cache.Cache
@@ -186,9 +186,9 @@ func (s *Scanner) fullScan(ctx context.Context) {
 
 // Kinds are the kinds the engine's policies name exactly; wildcard rules
 // are left out, as they would take in every kind of the cluster.
-func Kinds(engine *policies.Engine, mapper meta.RESTMapper) []schema.GroupVersionKind {
-	mutating, validating := engine.Rules()
-	return policies.RuleKinds(mapper, append(mutating, validating...))
+func Kinds(e *engine.Engine, mapper meta.RESTMapper) []schema.GroupVersionKind {
+	mutating, validating := e.Rules()
+	return engine.RuleKinds(mapper, append(mutating, validating...))
 }
 
 // watch makes sure changes to objects of gvk are scanned as they happen.

@@ -8,7 +8,9 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"github.com/doris-admission/doris-admission/policies"
+	"github.com/doris-admission/doris-admission/policies/builtin"
+	"github.com/doris-admission/doris-admission/policies/engine"
+	"github.com/doris-admission/doris-admission/policies/source"
 	"github.com/doris-admission/doris-admission/watch"
 )
 
@@ -39,13 +41,13 @@ func scanObjects(n int) []*unstructured.Unstructured {
 
 // newBenchScanner is a scanner on the built-in policies, offline.
 func newBenchScanner(b *testing.B) *Scanner {
-	builtin, err := policies.Builtin(policies.DefaultNamespace, nil)
+	builtins, err := builtin.Builtin(builtin.DefaultNamespace, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	engine := policies.NewEngine(policies.OfflineConfig(nil))
-	engine.Load(builtin)
-	return &Scanner{Engine: engine, objects: map[watch.Key]objectResults{}, dirty: map[string]bool{}}
+	eng := engine.NewEngine(source.Offline(nil))
+	eng.Load(builtins)
+	return &Scanner{Engine: eng, objects: map[watch.Key]objectResults{}, dirty: map[string]bool{}}
 }
 
 // BenchmarkScan5000 evaluates 5,000 objects as a full scan does and reports

@@ -15,6 +15,7 @@ import (
 
 	"github.com/doris-admission/doris-admission/policies"
 	"github.com/doris-admission/doris-admission/policies/api/v1alpha1"
+	"github.com/doris-admission/doris-admission/policies/engine"
 )
 
 // counts are a policy's results among the existing objects.
@@ -58,11 +59,11 @@ func (s *Scanner) tally() map[string]counts {
 			key := r.Properties["kind"] + "/" + r.Policy
 			c := out[key]
 			switch r.Result {
-			case policies.ResultFail, policies.ResultError:
+			case engine.ResultFail, engine.ResultError:
 				c.violations++
-			case policies.ResultWarn:
+			case engine.ResultWarn:
 				c.warnings++
-			case policies.ResultPass:
+			case engine.ResultPass:
 				c.passes++
 			}
 			out[key] = c

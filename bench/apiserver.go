@@ -24,8 +24,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/doris-admission/doris-admission/internal/harness"
-	"github.com/doris-admission/doris-admission/policies"
 	"github.com/doris-admission/doris-admission/policies/builtin"
+	"github.com/doris-admission/doris-admission/policies/export"
 	"github.com/doris-admission/doris-admission/webhook"
 )
 
@@ -83,7 +83,7 @@ func createSettings(ctx context.Context, kube kubernetes.Interface) error {
 	if err := yaml.UnmarshalStrict(builtin.Settings, cm); err != nil {
 		return fmt.Errorf("the embedded settings: %w", err)
 	}
-	cm.Namespace = policies.DefaultNamespace
+	cm.Namespace = builtin.DefaultNamespace
 	_, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: cm.Namespace}}, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
@@ -189,7 +189,7 @@ const webhookConfigName = "doris-admission-bench"
 // from the loaded policies, as serve does.
 func ourWebhook(o *ours, files *tlsFiles, kube kubernetes.Interface, template *appsv1.StatefulSet) (on, off func(context.Context) error) {
 	c := o.mgr.GetClient()
-	exclude := []string{"kube-system", policies.DefaultNamespace}
+	exclude := []string{"kube-system", builtin.DefaultNamespace}
 	selector := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: corev1.LabelMetadataName, Operator: metav1.LabelSelectorOpNotIn, Values: exclude}}}
 	config := func(path string) admissionregistrationv1.WebhookClientConfig {
 		return admissionregistrationv1.WebhookClientConfig{URL: ptr.To(o.base + path), CABundle: files.ca}
@@ -246,12 +246,12 @@ func ourWebhook(o *ours, files *tlsFiles, kube kubernetes.Interface, template *a
 // of the policies they come from, or why there are none; notes say which
 // were not exported and why.
 func nativePolicies() (objects []runtime.Object, exported []string, unavailable string, notes []string, err error) {
-	all, err := policies.Builtin(policies.DefaultNamespace, nil)
+	all, err := builtin.Builtin(builtin.DefaultNamespace, nil)
 	if err != nil {
 		return nil, nil, "", nil, err
 	}
 	var names []string
-	for _, e := range policies.Export(all) {
+	for _, e := range export.Export(all) {
 		if e.Policy.Mutating == nil {
 			continue
 		}

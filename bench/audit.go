@@ -9,6 +9,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/doris-admission/doris-admission/policies"
+	"github.com/doris-admission/doris-admission/policies/builtin"
+	"github.com/doris-admission/doris-admission/policies/engine"
+	"github.com/doris-admission/doris-admission/policies/source"
 )
 
 // auditStats time the background audit's work on existing objects against
@@ -29,24 +32,24 @@ func measureAudit(root string, n int) (*auditStats, error) {
 	if err != nil {
 		return nil, err
 	}
-	builtin, err := policies.Builtin(policies.DefaultNamespace, nil)
+	builtins, err := builtin.Builtin(builtin.DefaultNamespace, nil)
 	if err != nil {
 		return nil, err
 	}
-	engine := policies.NewEngine(policies.OfflineConfig(nil))
-	engine.Load(builtin)
+	eng := engine.NewEngine(source.Offline(nil))
+	eng.Load(builtins)
 	ctx := context.Background()
 	audit := func(obj *unstructured.Unstructured) error {
-		_, err := engine.Audit(ctx, obj)
+		_, err := eng.Audit(ctx, obj)
 		return err
 	}
 	admit := func(obj *unstructured.Unstructured) error {
-		req, err := engine.RequestForObject(obj)
+		req, err := eng.RequestForObject(obj)
 		if err == nil {
-			_, err = engine.Mutate(ctx, req)
+			_, err = eng.Mutate(ctx, req)
 		}
 		if err == nil {
-			_, err = engine.Validate(ctx, req)
+			_, err = eng.Validate(ctx, req)
 		}
 		return err
 	}

@@ -10,6 +10,9 @@ import (
 	"strings"
 
 	"github.com/doris-admission/doris-admission/policies"
+	"github.com/doris-admission/doris-admission/policies/builtin"
+	"github.com/doris-admission/doris-admission/policies/engine"
+	"github.com/doris-admission/doris-admission/policies/source"
 )
 
 // memoryStats are Go heap sizes after a full GC (runtime.MemStats.HeapAlloc:
@@ -41,15 +44,15 @@ func measureMemory(root string, n, services int) (*memoryStats, error) {
 	if err != nil {
 		return nil, err
 	}
-	builtin := slices.DeleteFunc(slices.Clone(all), func(p policies.Policy) bool { return p.Origin != policies.OriginBuiltin })
-	st := &memoryStats{policies: len(all), services: services, builtinCount: len(builtin)}
+	builtins := slices.DeleteFunc(slices.Clone(all), func(p policies.Policy) bool { return p.Origin != policies.OriginBuiltin })
+	st := &memoryStats{policies: len(all), services: services, builtinCount: len(builtins)}
 
 	before := heapAfterGC()
-	cfg := policies.OfflineConfig(nil)
-	engine := policies.NewEngine(cfg)
-	engine.Load(builtin)
+	cfg := source.Offline(nil)
+	eng := engine.NewEngine(cfg)
+	eng.Load(builtins)
 	st.builtinOnly = heapAfterGC() - before
-	engine.Load(all)
+	eng.Load(all)
 	st.withPolicies = heapAfterGC() - before
 
 	empty := heapAfterGC()
@@ -57,7 +60,7 @@ func measureMemory(root string, n, services int) (*memoryStats, error) {
 		cfg.NodePorts.Set(nodePortService(i))
 	}
 	st.index = heapAfterGC() - empty
-	runtime.KeepAlive(engine)
+	runtime.KeepAlive(eng)
 	runtime.KeepAlive(cfg.NodePorts)
 	return st, nil
 }
@@ -65,7 +68,7 @@ func measureMemory(root string, n, services int) (*memoryStats, error) {
 // policySet is n policies: the built-in ones, then copies of them and of the
 // example policies under new names.
 func policySet(root string, n int) ([]policies.Policy, error) {
-	builtin, err := policies.Builtin(policies.DefaultNamespace, nil)
+	builtins, err := builtin.Builtin(builtin.DefaultNamespace, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -73,8 +76,8 @@ func policySet(root string, n int) ([]policies.Policy, error) {
 	if err != nil {
 		return nil, err
 	}
-	sources := append(slices.Clone(builtin), examples...)
-	all := slices.Clone(builtin)
+	sources := append(slices.Clone(builtins), examples...)
+	all := slices.Clone(builtins)
 	for i := 0; len(all) < n; i++ {
 		all = append(all, renamed(sources[i%len(sources)], fmt.Sprintf("copy-%d", i)))
 	}

@@ -25,8 +25,10 @@ import (
 
 	"github.com/doris-admission/doris-admission/certs"
 	"github.com/doris-admission/doris-admission/internal/harness"
-	"github.com/doris-admission/doris-admission/policies"
+	"github.com/doris-admission/doris-admission/policies/builtin"
+	"github.com/doris-admission/doris-admission/policies/engine"
 	"github.com/doris-admission/doris-admission/policies/inventory"
+	"github.com/doris-admission/doris-admission/policies/source"
 	"github.com/doris-admission/doris-admission/webhook"
 )
 
@@ -41,7 +43,7 @@ type tlsFiles struct {
 // writeCertificates generates a CA and a serving certificate for 127.0.0.1
 // with certs.Generate, as `doris-admission certs generate` does, into dir.
 func writeCertificates(dir string) (*tlsFiles, error) {
-	bundle, err := certs.Generate(certs.Options{Service: "doris-admission", Namespace: policies.DefaultNamespace, Hosts: []string{"127.0.0.1"}})
+	bundle, err := certs.Generate(certs.Options{Service: "doris-admission", Namespace: builtin.DefaultNamespace, Hosts: []string{"127.0.0.1"}})
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +71,7 @@ type endpoint struct {
 // policies loaded and the node port index kept by the Service informer.
 type ours struct {
 	endpoint
-	engine    *policies.Engine
+	engine    *engine.Engine
 	nodePorts *inventory.NodePorts
 	mgr       ctrl.Manager
 }
@@ -98,15 +100,15 @@ func startOurs(ctx context.Context, cfg *rest.Config, files *tlsFiles, port int)
 	if err != nil {
 		return nil, err
 	}
-	pcfg := policies.ClusterConfig(mgr.GetCache(), kube, mgr.GetRESTMapper(), kube.Discovery(), nil)
-	pcfg.Namespace, pcfg.NodePorts = policies.DefaultNamespace, nodePorts
-	engine := policies.NewEngine(pcfg)
-	builtin, err := policies.Builtin(policies.DefaultNamespace, nil)
+	pcfg := source.Cluster(mgr.GetCache(), kube, mgr.GetRESTMapper(), kube.Discovery(), nil)
+	pcfg.Namespace, pcfg.NodePorts = builtin.DefaultNamespace, nodePorts
+	eng := engine.NewEngine(pcfg)
+	builtins, err := builtin.Builtin(builtin.DefaultNamespace, nil)
 	if err != nil {
 		return nil, err
 	}
-	engine.Load(builtin)
-	server := webhook.NewServer(webhook.Options{Host: "127.0.0.1", Port: port, CertDir: files.dir}, engine)
+	eng.Load(builtins)
+	server := webhook.NewServer(webhook.Options{Host: "127.0.0.1", Port: port, CertDir: files.dir}, eng)
 	for _, r := range []manager.Runnable{watch, server} {
 		if err := mgr.Add(r); err != nil {
 			return nil, err
@@ -117,10 +119,10 @@ func startOurs(ctx context.Context, cfg *rest.Config, files *tlsFiles, port int)
 	if !mgr.GetCache().WaitForCacheSync(ctx) {
 		return nil, errors.New("the manager's cache did not sync")
 	}
-	if err := engine.WarmUp(ctx); err != nil {
+	if err := eng.WarmUp(ctx); err != nil {
 		return nil, err
 	}
-	o := &ours{endpoint: endpoint{name: "doris-admission", base: "https://127.0.0.1:" + strconv.Itoa(port)}, engine: engine, nodePorts: nodePorts, mgr: mgr}
+	o := &ours{endpoint: endpoint{name: "doris-admission", base: "https://127.0.0.1:" + strconv.Itoa(port)}, engine: eng, nodePorts: nodePorts, mgr: mgr}
 	if err := waitListening(ctx, port, started); err != nil {
 		return nil, fmt.Errorf("doris-admission's webhook server: %w", err)
 	}

@@ -24,7 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/doris-admission/doris-admission/policies"
+	"github.com/doris-admission/doris-admission/policies/engine"
 	"github.com/doris-admission/doris-admission/watch"
 )
 
@@ -36,7 +36,7 @@ const syncTimeout = 30 * time.Second
 // they generate. Every replica runs it: a create that another replica made
 // first ends in AlreadyExists, which is success.
 type Controller struct {
-	Engine *policies.Engine
+	Engine *engine.Engine
 	// Cache holds the watched objects; Client reads and creates generated ones.
 	Cache  cache.Cache
 	Client client.Client
@@ -96,7 +96,7 @@ func (c *Controller) Start(ctx context.Context) error {
 // watchAll watches every kind a generating policy matches, and queues the
 // objects it has already: a new policy applies to what exists too.
 func (c *Controller) watchAll(ctx context.Context) {
-	for _, gvk := range policies.RuleKinds(c.Mapper, c.Engine.GeneratingRules()) {
+	for _, gvk := range engine.RuleKinds(c.Mapper, c.Engine.GeneratingRules()) {
 		if err := c.watch(ctx, gvk); err != nil {
 			c.Log.Error(err, "objects of this kind get nothing generated until the server may list and watch them", "kind", gvk.String())
 			continue
@@ -156,7 +156,7 @@ func (c *Controller) generate(ctx context.Context, key watch.Key) error {
 }
 
 // create creates g's object unless one of its kind and name exists.
-func (c *Controller) create(ctx context.Context, owner *unstructured.Unstructured, g policies.Generated) error {
+func (c *Controller) create(ctx context.Context, owner *unstructured.Unstructured, g engine.Generated) error {
 	existing := &unstructured.Unstructured{}
 	existing.SetGroupVersionKind(g.Object.GroupVersionKind())
 	err := c.Client.Get(ctx, client.ObjectKeyFromObject(g.Object), existing)

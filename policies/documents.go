@@ -47,7 +47,7 @@ func (e *DocumentError) Unwrap() error { return e.Err }
 // others are still returned.
 func ReadDocuments(path string, stdin io.Reader) ([]Document, error) {
 	if path == "-" {
-		return decodeStream("-", stdin)
+		return DecodeStream("-", stdin)
 	}
 	files, err := manifestFiles(path)
 	if err != nil {
@@ -61,7 +61,7 @@ func ReadDocuments(path string, stdin io.Reader) ([]Document, error) {
 			errs = append(errs, err)
 			continue
 		}
-		fileDocs, err := decodeStream(file, f)
+		fileDocs, err := DecodeStream(file, f)
 		f.Close()
 		docs = append(docs, fileDocs...)
 		if err != nil {
@@ -97,9 +97,9 @@ func manifestFiles(path string) ([]string, error) {
 	return files, err
 }
 
-// decodeStream splits a YAML (or JSON) stream into documents. Empty documents
+// DecodeStream splits a YAML (or JSON) stream into documents. Empty documents
 // are skipped; a document without apiVersion or kind is an error.
-func decodeStream(origin string, r io.Reader) ([]Document, error) {
+func DecodeStream(origin string, r io.Reader) ([]Document, error) {
 	reader := utilyaml.NewYAMLReader(bufio.NewReader(r))
 	var docs []Document
 	var errs []error
@@ -116,7 +116,7 @@ func decodeStream(origin string, r io.Reader) ([]Document, error) {
 			index--
 			continue
 		}
-		obj, err := decodeObject(raw)
+		obj, err := DecodeObject(raw)
 		if err != nil {
 			errs = append(errs, &DocumentError{origin, index, err})
 			continue
@@ -126,8 +126,8 @@ func decodeStream(origin string, r io.Reader) ([]Document, error) {
 	return docs, errors.Join(errs...)
 }
 
-// decodeObject decodes one document into an object with apiVersion and kind.
-func decodeObject(raw []byte) (*unstructured.Unstructured, error) {
+// DecodeObject decodes one document into an object with apiVersion and kind.
+func DecodeObject(raw []byte) (*unstructured.Unstructured, error) {
 	data, err := yaml.YAMLToJSON(raw)
 	if err != nil {
 		return nil, fmt.Errorf("not valid YAML: %w", err)
@@ -164,7 +164,7 @@ func stripComments(raw []byte) []byte {
 // DocumentFromRaw decodes one JSON or YAML object, such as an admission
 // request's object.
 func DocumentFromRaw(origin string, raw []byte) (Document, error) {
-	obj, err := decodeObject(raw)
+	obj, err := DecodeObject(raw)
 	if err != nil {
 		return Document{}, &DocumentError{origin, 1, err}
 	}

@@ -1,6 +1,7 @@
 package policies
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,14 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/doris-admission/doris-admission/policies/api/v1alpha1"
+)
+
+// Where a policy comes from (Policy.Origin), besides the file it was read from.
+const (
+	// OriginBuiltin marks the policies that ship inside the binary.
+	OriginBuiltin = "built-in"
+	// OriginCluster marks policies read from the cluster's policy objects.
+	OriginCluster = "cluster"
 )
 
 // Kinds of policy.
@@ -52,12 +61,40 @@ func (p Policy) Generation() int64 {
 	return p.Validating.Generation
 }
 
-// matchConstraints is the policy's spec.matchConstraints.
-func (p Policy) matchConstraints() *admissionregistrationv1.MatchResources {
+// MatchConstraints is the policy's spec.matchConstraints.
+func (p Policy) MatchConstraints() *admissionregistrationv1.MatchResources {
 	if p.Mutating != nil {
 		return p.Mutating.Spec.MatchConstraints
 	}
 	return p.Validating.Spec.MatchConstraints
+}
+
+// ParamKind is the policy's spec.paramKind.
+func (p Policy) ParamKind() *admissionregistrationv1.ParamKind {
+	if p.Mutating != nil {
+		return p.Mutating.Spec.ParamKind
+	}
+	return p.Validating.Spec.ParamKind
+}
+
+// ParamRef is the policy's spec.paramRef.
+func (p Policy) ParamRef() *admissionregistrationv1.ParamRef {
+	if p.Mutating != nil {
+		return p.Mutating.Spec.ParamRef
+	}
+	return p.Validating.Spec.ParamRef
+}
+
+// Compare orders policies as they are evaluated: built-in policies first,
+// then by name and kind.
+func Compare(a, b Policy) int {
+	if ab, bb := a.Origin == OriginBuiltin, b.Origin == OriginBuiltin; ab != bb {
+		if ab {
+			return -1
+		}
+		return 1
+	}
+	return cmp.Or(cmp.Compare(a.Name(), b.Name()), cmp.Compare(a.Kind(), b.Kind()), cmp.Compare(a.Origin, b.Origin))
 }
 
 // IsPolicy tells whether gvk is one of the policy kinds.

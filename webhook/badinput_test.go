@@ -20,13 +20,16 @@ import (
 
 	"github.com/doris-admission/doris-admission/certs"
 	"github.com/doris-admission/doris-admission/policies"
+	"github.com/doris-admission/doris-admission/policies/builtin"
+	"github.com/doris-admission/doris-admission/policies/engine"
+	"github.com/doris-admission/doris-admission/policies/source"
 )
 
 // testEngine is an offline engine with the built-in policies and the
 // policies of extra (YAML).
-func testEngine(t testing.TB, extra string) *policies.Engine {
+func testEngine(t testing.TB, extra string) *engine.Engine {
 	t.Helper()
-	loaded, err := policies.Builtin(policies.DefaultNamespace, nil)
+	loaded, err := builtin.Builtin(builtin.DefaultNamespace, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,13 +40,13 @@ func testEngine(t testing.TB, extra string) *policies.Engine {
 		}
 		loaded = append(loaded, more...)
 	}
-	engine := policies.NewEngine(policies.OfflineConfig(nil))
-	for _, l := range engine.Load(loaded) {
+	eng := engine.NewEngine(source.Offline(nil))
+	for _, l := range eng.Load(loaded) {
 		if len(l.Problems) > 0 {
 			t.Fatalf("policy %s: %v", l.Name(), l.Problems)
 		}
 	}
-	return engine
+	return eng
 }
 
 // testServer is NewServer serving HTTPS on a loopback port.
@@ -61,7 +64,7 @@ type testServer struct {
 // startServer serves engine with NewServer(opts) on a free loopback port,
 // with a fresh serving certificate, until the test ends. Start's error, if
 // any, is returned before the server answers.
-func startServer(t *testing.T, opts Options, engine *policies.Engine) (*testServer, error) {
+func startServer(t *testing.T, opts Options, eng *engine.Engine) (*testServer, error) {
 	t.Helper()
 	bundle, err := certs.Generate(certs.Options{Service: "doris-admission", Namespace: "test", Hosts: []string{"127.0.0.1"}})
 	if err != nil {
@@ -81,7 +84,7 @@ func startServer(t *testing.T, opts Options, engine *policies.Engine) (*testServ
 	opts.Host, opts.Port = "127.0.0.1", listener.Addr().(*net.TCPAddr).Port
 	listener.Close()
 
-	server := NewServer(opts, engine)
+	server := NewServer(opts, eng)
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan error, 1)
 	go func() { stopped <- server.Start(ctx) }()

@@ -13,15 +13,15 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/doris-admission/doris-admission/policies"
 	"github.com/doris-admission/doris-admission/policies/api/v1alpha1"
+	"github.com/doris-admission/doris-admission/policies/engine"
 )
 
 // Configurations keeps the MutatingWebhookConfiguration and
 // ValidatingWebhookConfiguration named Name equal to the loaded policies, so
 // a new policy is enforced without anyone editing them. Each configuration
 // keeps its first webhook, the one it was installed with (the anchor), and
-// gets one webhook per group of policies (policies.WebhookGroup), called on
+// gets one webhook per group of policies (engine.WebhookGroup), called on
 // the anchor's service at <path>/<group>: sent only what the group's
 // policies may match, with their selectors, and failing as they do. So a
 // server outage blocks only what Fail policies guard.
@@ -38,7 +38,7 @@ type Configurations struct {
 	Name   string
 	// ExcludeNamespaces are never sent to the webhooks.
 	ExcludeNamespaces []string
-	Engine            *policies.Engine
+	Engine            *engine.Engine
 	// CABundle, when set, is the CA the webhooks are called with; nil
 	// leaves the caBundles as they are (certificates managed elsewhere).
 	CABundle func() []byte
@@ -91,7 +91,7 @@ func (c *Configurations) Sync(ctx context.Context) error {
 		}
 		anchor := config.Webhooks[0]
 		anchor.Rules, anchor.NamespaceSelector = []admissionregistrationv1.RuleWithOperations{policyRule}, c.namespaceSelector(nil)
-		anchor.ClientConfig = clientConfigFor(anchor.ClientConfig, ValidatePath, policies.PolicyGroup)
+		anchor.ClientConfig = clientConfigFor(anchor.ClientConfig, ValidatePath, engine.PolicyGroup)
 		c.setCABundle(&anchor.ClientConfig)
 		config.Webhooks = []admissionregistrationv1.ValidatingWebhook{anchor}
 		for _, g := range groups {
@@ -105,7 +105,7 @@ func (c *Configurations) Sync(ctx context.Context) error {
 
 // mutatingWebhook is the webhook that sends group g's requests to
 // /mutate/<g.ID>, on anchor's service and with its timeout.
-func (c *Configurations) mutatingWebhook(anchor admissionregistrationv1.MutatingWebhook, g policies.WebhookGroup) admissionregistrationv1.MutatingWebhook {
+func (c *Configurations) mutatingWebhook(anchor admissionregistrationv1.MutatingWebhook, g engine.WebhookGroup) admissionregistrationv1.MutatingWebhook {
 	reinvoke := admissionregistrationv1.NeverReinvocationPolicy
 	if g.Reinvoke {
 		reinvoke = admissionregistrationv1.IfNeededReinvocationPolicy
@@ -128,7 +128,7 @@ func (c *Configurations) mutatingWebhook(anchor admissionregistrationv1.Mutating
 
 // validatingWebhook is the webhook that sends group g's requests to
 // /validate/<g.ID>, on anchor's service and with its timeout.
-func (c *Configurations) validatingWebhook(anchor admissionregistrationv1.ValidatingWebhook, g policies.WebhookGroup) admissionregistrationv1.ValidatingWebhook {
+func (c *Configurations) validatingWebhook(anchor admissionregistrationv1.ValidatingWebhook, g engine.WebhookGroup) admissionregistrationv1.ValidatingWebhook {
 	return admissionregistrationv1.ValidatingWebhook{
 		Name:                    g.ID + ".validate.doris-admission.io",
 		ClientConfig:            clientConfigFor(anchor.ClientConfig, ValidatePath, g.ID),

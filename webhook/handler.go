@@ -21,7 +21,7 @@ type Handler struct {
 	// Decide computes the answer to a request.
 	Decide DecideFunc
 	// KindOf is the kind a request is counted under, from a fixed set (see
-	// policies.Engine.KindOf); nil counts every request under "other".
+	// engine.Engine.KindOf); nil counts every request under "other".
 	KindOf func(schema.GroupVersionResource, string) string
 }
 

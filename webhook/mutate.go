@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/doris-admission/doris-admission/policies/engine"
+	policypatch "github.com/doris-admission/doris-admission/policies/jsonpatch"
 	"gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -15,13 +17,11 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
-
-	"github.com/doris-admission/doris-admission/policies"
 )
 
 // mutator answers /mutate with the engine's mutating policies.
 type mutator struct {
-	engine *policies.Engine
+	engine *engine.Engine
 }
 
 func (m mutator) decide(ctx context.Context, req admission.Request) admission.Response {
@@ -34,13 +34,13 @@ func (m mutator) decide(ctx context.Context, req admission.Request) admission.Re
 	}
 	// The policies that mutate and those that validate while mutating
 	// spend one budget: this is one request of the API server's.
-	ctx = policies.WithRequestBudget(ctx)
+	ctx = engine.WithRequestBudget(ctx)
 	res, err := m.engine.Mutate(ctx, r)
 	if err != nil {
 		return policyFailed(err)
 	}
 	resp := admission.Allowed("")
-	validate := policies.ValidatedWhenMutating(schema.GroupVersionResource(req.Resource), admissionregistrationv1.OperationType(req.Operation))
+	validate := engine.ValidatedWhenMutating(schema.GroupVersionResource(req.Resource), admissionregistrationv1.OperationType(req.Operation))
 	if res.Object == nil {
 		if validate {
 			// The object is the request's, decoded already.
@@ -56,7 +56,7 @@ func (m mutator) decide(ctx context.Context, req admission.Request) admission.Re
 	var patches []jsonpatch.Operation
 	ok := original != nil && !validate
 	if ok {
-		patches, ok = policies.CreatePatch(original.Object, res.Object.Object)
+		patches, ok = policypatch.CreatePatch(original.Object, res.Object.Object)
 	}
 	if !ok {
 		mutated, err := json.Marshal(res.Object.Object)
@@ -94,7 +94,7 @@ const reservationHold = 30 * time.Second
 // validate runs the validating policies on the mutated object of a request
 // whose resource the API server allocates for before validating admission,
 // and reserves what it admits.
-func (m mutator) validate(ctx context.Context, req admission.Request, r *policies.Request) admission.Response {
+func (m mutator) validate(ctx context.Context, req admission.Request, r *engine.Request) admission.Response {
 	resp := check(ctx, m.engine, req, r)
 	if resp.Allowed && (req.DryRun == nil || !*req.DryRun) {
 		if obj, ok := r.GetObject().(*unstructured.Unstructured); ok {
@@ -107,7 +107,7 @@ func (m mutator) validate(ctx context.Context, req admission.Request, r *policie
 // policyFailed rejects a request because a policy with failurePolicy Fail
 // could not be evaluated; the message names the policy and the expression.
 func policyFailed(err error) admission.Response {
-	var perr *policies.PolicyError
+	var perr *engine.PolicyError
 	if !errors.As(err, &perr) {
 		return admission.Errored(http.StatusInternalServerError, err)
 	}

@@ -17,18 +17,21 @@ import (
 	kjson "sigs.k8s.io/json"
 
 	"github.com/doris-admission/doris-admission/policies"
+	"github.com/doris-admission/doris-admission/policies/builtin"
+	"github.com/doris-admission/doris-admission/policies/engine"
+	"github.com/doris-admission/doris-admission/policies/source"
 )
 
 // builtinHandler is the mux of NewServer with the built-in policies on an
 // offline engine, shared by the fuzz target's iterations.
 var builtinHandler = sync.OnceValue(func() http.Handler {
-	builtin, err := policies.Builtin(policies.DefaultNamespace, nil)
+	builtins, err := builtin.Builtin(builtin.DefaultNamespace, nil)
 	if err != nil {
 		panic(err)
 	}
-	engine := policies.NewEngine(policies.OfflineConfig(nil))
-	engine.Load(builtin)
-	return NewServer(Options{}, engine).WebhookMux()
+	eng := engine.NewEngine(source.Offline(nil))
+	eng.Load(builtins)
+	return NewServer(Options{}, eng).WebhookMux()
 })
 
 // reviewSeeds are AdmissionReview bodies worth starting from: what an API
@@ -108,7 +111,7 @@ func reviewSeeds(t testing.TB) [][]byte {
 // object sent; a review the server answered decodes and re-encodes stably.
 func FuzzAdmissionReview(f *testing.F) {
 	for i, seed := range reviewSeeds(f) {
-		group := []string{"", "fail", "ignore", policies.PolicyGroup, "no-such-group"}[i%5]
+		group := []string{"", "fail", "ignore", engine.PolicyGroup, "no-such-group"}[i%5]
 		f.Add(seed, false, group)
 		f.Add(seed, true, group)
 	}

@@ -15,6 +15,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/doris-admission/doris-admission/policies"
+	"github.com/doris-admission/doris-admission/policies/builtin"
+	"github.com/doris-admission/doris-admission/policies/engine"
+	"github.com/doris-admission/doris-admission/policies/source"
 )
 
 // benchmarkReview is an AdmissionReview of a CREATE of the first document of
@@ -58,14 +61,14 @@ func benchmarkReview(b *testing.B, file, kind string, resource metav1.GroupVersi
 // baseline: a controller-runtime webhook whose handler allows without
 // looking at the object. Compare commits with benchstat (see BENCHMARKS.md).
 func BenchmarkServeHTTP(b *testing.B) {
-	builtin, err := policies.Builtin(policies.DefaultNamespace, nil)
+	builtins, err := builtin.Builtin(builtin.DefaultNamespace, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	engine := policies.NewEngine(policies.OfflineConfig(nil))
-	engine.Load(builtin)
-	mutate := answer(&webhook.Admission{Handler: &Handler{Name: "mutate", Decide: mutator{engine}.decide, KindOf: engine.KindOf}})
-	validate := answer(&webhook.Admission{Handler: &Handler{Name: "validate", Decide: validator{engine}.decide, KindOf: engine.KindOf}})
+	eng := engine.NewEngine(source.Offline(nil))
+	eng.Load(builtins)
+	mutate := answer(&webhook.Admission{Handler: &Handler{Name: "mutate", Decide: mutator{eng}.decide, KindOf: eng.KindOf}})
+	validate := answer(&webhook.Admission{Handler: &Handler{Name: "validate", Decide: validator{eng}.decide, KindOf: eng.KindOf}})
 	sts := benchmarkReview(b, "../deploy/examples/seed-fe-plain.yaml", "StatefulSet", metav1.GroupVersionResource{Group: "apps", Version: "v1", Resource: "statefulsets"})
 	svc := benchmarkReview(b, "../deploy/examples/nodeport-plan.yaml", "Service", metav1.GroupVersionResource{Version: "v1", Resource: "services"})
 	cm := []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"uid-1","kind":{"group":"","version":"v1","kind":"ConfigMap"},"resource":{"group":"","version":"v1","resource":"configmaps"},"name":"c","namespace":"bench","operation":"CREATE","userInfo":{},"object":{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","namespace":"bench"},"data":{"a":"b"}}}}`)

@@ -9,11 +9,10 @@ import (
 	"os"
 	"strings"
 
+	"github.com/doris-admission/doris-admission/policies/engine"
 	admissionv1 "k8s.io/api/admission/v1"
 
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
-
-	"github.com/doris-admission/doris-admission/policies"
 )
 
 // Paths of the admission endpoints; the webhook configurations under deploy/
@@ -52,7 +51,7 @@ var cipherSuites = []uint16{
 
 // NewServer returns a webhook server that answers /mutate and /validate with
 // the engine's policies.
-func NewServer(opts Options, engine *policies.Engine) webhook.Server {
+func NewServer(opts Options, eng *engine.Engine) webhook.Server {
 	s := &server{clientCA: opts.ClientCA}
 	s.Server = webhook.NewServer(webhook.Options{
 		Host:    opts.Host,
@@ -60,8 +59,8 @@ func NewServer(opts Options, engine *policies.Engine) webhook.Server {
 		CertDir: opts.CertDir,
 		TLSOpts: []func(*tls.Config){s.configureTLS},
 	})
-	mutate := closeWhenDraining(opts.Draining, answer(&webhook.Admission{Handler: &Handler{Name: "mutate", Decide: mutator{engine}.decide, KindOf: engine.KindOf}}))
-	validate := closeWhenDraining(opts.Draining, answer(&webhook.Admission{Handler: &Handler{Name: "validate", Decide: validator{engine}.decide, KindOf: engine.KindOf}}))
+	mutate := closeWhenDraining(opts.Draining, answer(&webhook.Admission{Handler: &Handler{Name: "mutate", Decide: mutator{eng}.decide, KindOf: eng.KindOf}}))
+	validate := closeWhenDraining(opts.Draining, answer(&webhook.Admission{Handler: &Handler{Name: "validate", Decide: validator{eng}.decide, KindOf: eng.KindOf}}))
 	if opts.ClientCA != "" {
 		mutate, validate = requireClientCert(mutate), requireClientCert(validate)
 	}
@@ -86,8 +85,8 @@ func byGroup(endpoint string, h http.Handler) http.Handler {
 
 // request is req as the policies see it, from the webhook group the API
 // server called.
-func request(ctx context.Context, req *admissionv1.AdmissionRequest) (*policies.Request, error) {
-	r, err := policies.RequestFromAdmission(req)
+func request(ctx context.Context, req *admissionv1.AdmissionRequest) (*engine.Request, error) {
+	r, err := engine.RequestFromAdmission(req)
 	if err == nil {
 		r.Group, _ = ctx.Value(groupKey{}).(string)
 	}

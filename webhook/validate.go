@@ -13,19 +13,20 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/doris-admission/doris-admission/policies"
+	"github.com/doris-admission/doris-admission/policies/engine"
 )
 
 // validator answers /validate: policy objects are checked for expressions
 // that do not compile, everything else against the validating policies.
 type validator struct {
-	engine *policies.Engine
+	engine *engine.Engine
 }
 
 func (v validator) decide(ctx context.Context, req admission.Request) admission.Response {
 	if policies.IsPolicy(schema.GroupVersionKind(req.Kind)) && req.Operation != admissionv1.Delete {
 		return v.checkPolicy(req)
 	}
-	if policies.ValidatedWhenMutating(schema.GroupVersionResource(req.Resource), admissionregistrationv1.OperationType(req.Operation)) {
+	if engine.ValidatedWhenMutating(schema.GroupVersionResource(req.Resource), admissionregistrationv1.OperationType(req.Operation)) {
 		return admission.Allowed("validated in the mutating phase")
 	}
 	r, err := request(ctx, &req.AdmissionRequest)
@@ -37,8 +38,8 @@ func (v validator) decide(ctx context.Context, req admission.Request) admission.
 
 // check runs the validating policies on r: a denial with every failure, or
 // an allowance with the warnings and audit annotations.
-func check(ctx context.Context, engine *policies.Engine, req admission.Request, r *policies.Request) admission.Response {
-	res, err := engine.Validate(ctx, r)
+func check(ctx context.Context, eng *engine.Engine, req admission.Request, r *engine.Request) admission.Response {
+	res, err := eng.Validate(ctx, r)
 	if err != nil {
 		return policyFailed(err)
 	}
@@ -56,7 +57,7 @@ func check(ctx context.Context, engine *policies.Engine, req admission.Request, 
 
 // denied is a 422 Invalid answer with one cause per failed validation, all of
 // them, so the user fixes everything in one go.
-func denied(req admission.Request, violations []policies.Violation) admission.Response {
+func denied(req admission.Request, violations []engine.Violation) admission.Response {
 	causes := make([]metav1.StatusCause, len(violations))
 	messages := make([]string, len(violations))
 	for i, v := range violations {
@@ -94,9 +95,9 @@ func (v validator) checkPolicy(req admission.Request) admission.Response {
 	if len(problems) == 0 {
 		return admission.Allowed("")
 	}
-	violations := make([]policies.Violation, len(problems))
+	violations := make([]engine.Violation, len(problems))
 	for i, problem := range problems {
-		violations[i] = policies.Violation{Policy: p.Name(), Field: problem.Field, Message: problem.Summary()}
+		violations[i] = engine.Violation{Policy: p.Name(), Field: problem.Field, Message: problem.Summary()}
 	}
 	return denied(req, violations)
 }

@@ -19,6 +19,9 @@ import (
 
 	"github.com/doris-admission/doris-admission/audit"
 	"github.com/doris-admission/doris-admission/policies"
+	"github.com/doris-admission/doris-admission/policies/builtin"
+	"github.com/doris-admission/doris-admission/policies/engine"
+	"github.com/doris-admission/doris-admission/policies/source"
 )
 
 func newAuditCommand() *cobra.Command {
@@ -69,15 +72,15 @@ fails.`,
 // exit status 1; one that does not compile is a warning, as in the server.
 func auditLive(cmd *cobra.Command, kubeconfig string, sources policySources) error {
 	run := &offlineRun{stderr: cmd.ErrOrStderr()}
-	local, err := sources.load(policies.DefaultNamespace, nil)
+	local, err := sources.load(builtin.DefaultNamespace, nil)
 	run.report(err)
 	docs, clusterPolicies, err := liveObjects(cmd.Context(), kubeconfig, local, run.report)
 	if err != nil {
 		return err
 	}
-	engine := policies.NewEngine(policies.OfflineConfig(docs))
-	warnProblems(run.stderr, engine.Load(append(local, clusterPolicies...)))
-	err = printAudit(cmd.Context(), cmd.OutOrStdout(), engine, docs)
+	eng := engine.NewEngine(source.Offline(docs))
+	warnProblems(run.stderr, eng.Load(append(local, clusterPolicies...)))
+	err = printAudit(cmd.Context(), cmd.OutOrStdout(), eng, docs)
 	if run.failed {
 		return errFailed
 	}
@@ -85,16 +88,16 @@ func auditLive(cmd *cobra.Command, kubeconfig string, sources policySources) err
 }
 
 // printAudit evaluates the policies on every document and prints the results.
-func printAudit(ctx context.Context, out io.Writer, engine *policies.Engine, docs []policies.Document) error {
+func printAudit(ctx context.Context, out io.Writer, eng *engine.Engine, docs []policies.Document) error {
 	// Every object exists already: each holds its node ports.
 	for _, doc := range docs {
-		engine.Admitted(doc.Object, 0)
+		eng.Admitted(doc.Object, 0)
 	}
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "RESULT\tRESOURCE\tPOLICY\tRULE\tMESSAGE")
 	tally := map[string]int{}
 	for _, doc := range docs {
-		results, err := engine.Audit(ctx, doc.Object)
+		results, err := eng.Audit(ctx, doc.Object)
 		if err != nil {
 			continue // a kind the engine does not know: no policy names it
 		}
@@ -106,8 +109,8 @@ func printAudit(ctx context.Context, out io.Writer, engine *policies.Engine, doc
 	if err := w.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "%d pass, %d fail, %d warn, %d error\n", tally[policies.ResultPass], tally[policies.ResultFail], tally[policies.ResultWarn], tally[policies.ResultError])
-	if tally[policies.ResultFail]+tally[policies.ResultError] > 0 {
+	fmt.Fprintf(out, "%d pass, %d fail, %d warn, %d error\n", tally[engine.ResultPass], tally[engine.ResultFail], tally[engine.ResultWarn], tally[engine.ResultError])
+	if tally[engine.ResultFail]+tally[engine.ResultError] > 0 {
 		return errFailed
 	}
 	return nil
@@ -134,7 +137,7 @@ func liveObjects(ctx context.Context, kubeconfig string, local []policies.Policy
 		return nil, nil, err
 	}
 	// The engine only tells the kinds once it holds the policies.
-	probe := policies.NewEngine(policies.OfflineConfig(nil))
+	probe := engine.NewEngine(source.Offline(nil))
 	probe.Load(append(slices.Clone(local), clusterPolicies...))
 	var docs []policies.Document
 	for _, gvk := range audit.Kinds(probe, mapper) {
@@ -143,7 +146,7 @@ func liveObjects(ctx context.Context, kubeconfig string, local []policies.Policy
 			return nil, nil, fmt.Errorf("reading the cluster's %s objects: %w", gvk.Kind, err)
 		}
 		for _, doc := range found {
-			if !slices.Contains([]string{"kube-system", policies.DefaultNamespace}, doc.Object.GetNamespace()) {
+			if !slices.Contains([]string{"kube-system", builtin.DefaultNamespace}, doc.Object.GetNamespace()) {
 				docs = append(docs, doc)
 			}
 		}

@@ -9,11 +9,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/doris-admission/doris-admission/policies"
+	"github.com/doris-admission/doris-admission/policies/builtin"
+	"github.com/doris-admission/doris-admission/policies/export"
 )
 
 func newPolicyExportCommand() *cobra.Command {
 	var sources policySources
-	var builtin bool
+	var withBuiltin bool
 	var output string
 	cmd := &cobra.Command{
 		Use:   "export [--policies DIR] [--builtin] [--disable-builtin NAME] [-o FILE]",
@@ -39,14 +41,14 @@ it.`,
   doris-admission policy export --builtin -o native.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if sources.dir == "" && !builtin {
+			if sources.dir == "" && !withBuiltin {
 				return errors.New("nothing to export: give --policies DIR, --builtin, or both")
 			}
-			if len(sources.disabled) > 0 && !builtin {
+			if len(sources.disabled) > 0 && !withBuiltin {
 				return errors.New("--disable-builtin needs --builtin: only then are the built-in policies exported")
 			}
 			run := &offlineRun{stderr: cmd.ErrOrStderr()}
-			stream, err := exportStream(cmd, run.exportSelected(cmd, sources, builtin))
+			stream, err := exportStream(cmd, run.exportSelected(cmd, sources, withBuiltin))
 			if err != nil {
 				return err
 			}
@@ -61,18 +63,18 @@ it.`,
 	}
 	cmd.Flags().StringVar(&sources.dir, "policies", "", "file or folder of MutatingPolicy and ValidatingPolicy objects to export, or - for standard input")
 	cmd.Flags().StringSliceVar(&sources.disabled, "disable-builtin", nil, "with --builtin: built-in policies to leave out, by name (doris-admission policy list names them)")
-	cmd.Flags().BoolVar(&builtin, "builtin", false, "export the built-in policies too")
+	cmd.Flags().BoolVar(&withBuiltin, "builtin", false, "export the built-in policies too")
 	cmd.Flags().StringVarP(&output, "output", "o", "", "write the YAML to FILE instead of standard output")
 	return cmd
 }
 
 // exportSelected is the policies to export: the built-in ones (but the
-// disabled) with builtin, and those of --policies; what cannot be read is
+// disabled) with withBuiltin, and those of --policies; what cannot be read is
 // reported.
-func (r *offlineRun) exportSelected(cmd *cobra.Command, sources policySources, builtin bool) []policies.Policy {
+func (r *offlineRun) exportSelected(cmd *cobra.Command, sources policySources, withBuiltin bool) []policies.Policy {
 	var selected []policies.Policy
-	if builtin {
-		loaded, err := policies.Builtin(policies.DefaultNamespace, sources.disabled)
+	if withBuiltin {
+		loaded, err := builtin.Builtin(builtin.DefaultNamespace, sources.disabled)
 		r.report(err)
 		selected = append(selected, loaded...)
 	}
@@ -88,7 +90,7 @@ func (r *offlineRun) exportSelected(cmd *cobra.Command, sources policySources, b
 // policy is not exported goes to standard error, a line each.
 func exportStream(cmd *cobra.Command, selected []policies.Policy) ([]byte, error) {
 	var out bytes.Buffer
-	for _, e := range policies.Export(selected) {
+	for _, e := range export.Export(selected) {
 		if e.NotExported != "" {
 			fmt.Fprintln(cmd.ErrOrStderr(), e.Explanation())
 			continue
@@ -98,7 +100,7 @@ func exportStream(cmd *cobra.Command, selected []policies.Policy) ([]byte, error
 			return nil, err
 		}
 		if out.Len() == 0 {
-			out.WriteString(policies.ExportHeader)
+			out.WriteString(export.ExportHeader)
 		} else {
 			out.WriteString("---\n")
 		}

@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	celconfig "k8s.io/apiserver/pkg/apis/cel"
 
-	"github.com/doris-admission/doris-admission/policies"
+	"github.com/doris-admission/doris-admission/policies/compile"
 	"github.com/doris-admission/doris-admission/policies/lint"
 )
 
@@ -77,7 +77,7 @@ func printCosts(out io.Writer, costs []lint.Cost) {
 			verdict = "over the limit on the largest objects; such an object fails the expression per failurePolicy"
 		}
 		fmt.Fprintf(out, "cost: %s: highest estimate %s (%s, on the largest %s its schema allows), limit %s per expression: %s\n",
-			c.Policy, readableCost(c.Max), c.Field, c.Kind, policies.FormatCost(celconfig.PerCallLimit), verdict)
+			c.Policy, readableCost(c.Max), c.Field, c.Kind, compile.FormatCost(celconfig.PerCallLimit), verdict)
 	}
 }
 
@@ -86,5 +86,5 @@ func readableCost(cost uint64) string {
 	if cost != math.MaxUint64 && cost >= 1e12 {
 		return "about 10^" + strconv.Itoa(int(math.Log10(float64(cost))))
 	}
-	return policies.FormatCost(cost)
+	return compile.FormatCost(cost)
 }

@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/doris-admission/doris-admission/policies"
+	"github.com/doris-admission/doris-admission/policies/engine"
 )
 
 func newMutateCommand() *cobra.Command {
@@ -116,7 +117,7 @@ func (r *offlineRun) mutateToList(ctx context.Context, out io.Writer) error {
 // a kind the engine does not know is itself. A document a policy with
 // failurePolicy Fail failed on is nil, reported: the API server would refuse
 // it, so it must not reach a pipeline that applies the output.
-func (r *offlineRun) admitted(ctx context.Context, doc policies.Document) (*unstructured.Unstructured, []policies.Generated) {
+func (r *offlineRun) admitted(ctx context.Context, doc policies.Document) (*unstructured.Unstructured, []engine.Generated) {
 	req := r.request(doc)
 	if req == nil {
 		return doc.Object, nil
@@ -133,7 +134,7 @@ func (r *offlineRun) admitted(ctx context.Context, doc policies.Document) (*unst
 	for _, err := range errs {
 		r.report(fmt.Errorf("%s: document %d: %s: %w", doc.Origin, doc.Index, describe(doc.Object, req), err))
 	}
-	generated = r.cluster.Missing(generated)
+	generated = engine.Missing(r.cluster, generated)
 	for _, g := range generated {
 		r.cluster = append(r.cluster, g.Object) // generated once, for the first document that asks
 	}
@@ -143,7 +144,7 @@ func (r *offlineRun) admitted(ctx context.Context, doc policies.Document) (*unst
 // mutateRequest is doc's object after the mutating policies, nil when none
 // changed it; the warnings go to stderr. The error is a policy with
 // failurePolicy Fail that could not be evaluated.
-func (r *offlineRun) mutateRequest(ctx context.Context, doc policies.Document, req *policies.Request) (*unstructured.Unstructured, error) {
+func (r *offlineRun) mutateRequest(ctx context.Context, doc policies.Document, req *engine.Request) (*unstructured.Unstructured, error) {
 	res, err := r.engine.Mutate(ctx, req)
 	if err != nil {
 		return nil, err

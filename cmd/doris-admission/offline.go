@@ -10,6 +10,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/doris-admission/doris-admission/policies"
+	"github.com/doris-admission/doris-admission/policies/builtin"
+	"github.com/doris-admission/doris-admission/policies/engine"
+	"github.com/doris-admission/doris-admission/policies/source"
 )
 
 // offlineOptions are the inputs mutate and validate share.
@@ -54,23 +57,23 @@ func (p *policySources) bindFlags(cmd *cobra.Command) {
 // load returns the built-in policies (settings in namespace) but the
 // disabled ones, and those in dir, if given.
 func (p policySources) load(namespace string, stdin io.Reader) ([]policies.Policy, error) {
-	builtin, err := policies.Builtin(namespace, p.disabled)
+	builtins, err := builtin.Builtin(namespace, p.disabled)
 	if p.dir == "" {
-		return builtin, err
+		return builtins, err
 	}
 	files, filesErr := policies.ReadPolicies(p.dir, stdin)
-	return append(builtin, files...), errors.Join(err, filesErr)
+	return append(builtins, files...), errors.Join(err, filesErr)
 }
 
 // offlineRun is an engine loaded with the policies, and the documents to run
 // it on. failed records that something could not be read or evaluated; it
 // has been reported on stderr and the command must exit non-zero.
 type offlineRun struct {
-	engine *policies.Engine
+	engine *engine.Engine
 	docs   []policies.Document
 	// cluster is what the cluster would hold: the documents, the --params
 	// objects and what was generated so far.
-	cluster policies.Objects
+	cluster source.Objects
 	stderr  io.Writer
 	failed  bool
 }
@@ -82,7 +85,7 @@ func newOfflineRun(opts offlineOptions, stdin io.Reader, stderr io.Writer) (*off
 		return nil, err
 	}
 	run := &offlineRun{stderr: stderr}
-	loadedPolicies, err := opts.load(policies.DefaultNamespace, stdin)
+	loadedPolicies, err := opts.load(builtin.DefaultNamespace, stdin)
 	run.report(err)
 	for _, file := range opts.files {
 		docs, err := policies.ReadDocuments(file, stdin)
@@ -99,9 +102,9 @@ func newOfflineRun(opts offlineOptions, stdin io.Reader, stderr io.Writer) (*off
 		params = append(params, docs...)
 	}
 	cluster := append(slices.Clone(params), run.docs...)
-	cluster = append(cluster, policies.NamespacesFor(cluster, opts.namespaceLabels)...)
-	run.engine = policies.NewEngine(policies.OfflineConfig(cluster))
-	run.cluster = policies.OfflineObjects(cluster)
+	cluster = append(cluster, source.NamespacesFor(cluster, opts.namespaceLabels)...)
+	run.engine = engine.NewEngine(source.Offline(cluster))
+	run.cluster = source.OfflineObjects(cluster)
 	for _, doc := range params {
 		run.engine.Admitted(doc.Object, 0) // its node ports are taken
 	}
@@ -111,7 +114,7 @@ func newOfflineRun(opts offlineOptions, stdin io.Reader, stderr io.Writer) (*off
 
 // warnProblems prints a warning for each problem of the loaded policies:
 // they are enforced, and each failing expression fails per failurePolicy.
-func warnProblems(stderr io.Writer, loaded []policies.Loaded) {
+func warnProblems(stderr io.Writer, loaded []engine.Loaded) {
 	for _, l := range loaded {
 		for _, problem := range l.Problems {
 			fmt.Fprintf(stderr, "Warning: %s %s (%s): %v\n", l.Kind(), l.Name(), l.Origin, problem)
@@ -135,7 +138,7 @@ func (r *offlineRun) report(err error) {
 }
 
 // request is the CREATE request for doc, or nil (reported) when its kind is unknown.
-func (r *offlineRun) request(doc policies.Document) *policies.Request {
+func (r *offlineRun) request(doc policies.Document) *engine.Request {
 	req, err := r.engine.RequestForObject(doc.Object)
 	if err != nil {
 		r.report(&policies.DocumentError{Origin: doc.Origin, Index: doc.Index, Err: err})
@@ -145,7 +148,7 @@ func (r *offlineRun) request(doc policies.Document) *policies.Request {
 }
 
 // describe names an object the way the output lines do: Kind namespace/name.
-func describe(obj *unstructured.Unstructured, req *policies.Request) string {
+func describe(obj *unstructured.Unstructured, req *engine.Request) string {
 	if req.GetNamespace() == "" {
 		return obj.GetKind() + " " + obj.GetName()
 	}

@@ -12,6 +12,9 @@ import (
 
 	"github.com/doris-admission/doris-admission/policies"
 	"github.com/doris-admission/doris-admission/policies/api/v1alpha1"
+	"github.com/doris-admission/doris-admission/policies/builtin"
+	"github.com/doris-admission/doris-admission/policies/engine"
+	"github.com/doris-admission/doris-admission/policies/source"
 )
 
 func newPolicyCommand() *cobra.Command {
@@ -40,7 +43,7 @@ found when it loaded them (its Ready condition): expressions that do not
 compile, or a paramKind it cannot read.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			loaded, err := sources.load(policies.DefaultNamespace, cmd.InOrStdin())
+			loaded, err := sources.load(builtin.DefaultNamespace, cmd.InOrStdin())
 			if live {
 				client, mapper, connectErr := clusterClients(kubeconfig)
 				if connectErr != nil {
@@ -50,10 +53,10 @@ compile, or a paramKind it cannot read.`,
 				cluster, listErr := listClusterPolicies(cmd.Context(), client, mapper, func(e error) { readErrs = append(readErrs, e) })
 				loaded, err = append(loaded, cluster...), errors.Join(err, listErr, errors.Join(readErrs...))
 			}
-			engine := policies.NewEngine(policies.OfflineConfig(nil))
+			eng := engine.NewEngine(source.Offline(nil))
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "NAME\tKIND\tORIGIN\tRESOURCES\tSTATUS")
-			for _, l := range engine.Load(loaded) {
+			for _, l := range eng.Load(loaded) {
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", l.Name(), l.Kind(), l.Origin, strings.Join(l.Resources, ","), status(l))
 			}
 			if flushErr := w.Flush(); flushErr != nil {
@@ -71,7 +74,7 @@ compile, or a paramKind it cannot read.`,
 // status is "Ready", or how many problems the policy has: those the server
 // found in a cluster policy (its Ready condition) where it says so, else
 // those found here.
-func status(l policies.Loaded) string {
+func status(l engine.Loaded) string {
 	if ready := serverReady(l.Policy); ready != nil && ready.Status != metav1.ConditionTrue {
 		return "server: " + ready.Message
 	}

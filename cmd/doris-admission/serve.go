@@ -35,7 +35,11 @@ import (
 	"github.com/doris-admission/doris-admission/generate"
 	"github.com/doris-admission/doris-admission/policies"
 	"github.com/doris-admission/doris-admission/policies/api/v1alpha1"
+	"github.com/doris-admission/doris-admission/policies/builtin"
+	"github.com/doris-admission/doris-admission/policies/cluster"
+	"github.com/doris-admission/doris-admission/policies/engine"
 	"github.com/doris-admission/doris-admission/policies/inventory"
+	"github.com/doris-admission/doris-admission/policies/source"
 	"github.com/doris-admission/doris-admission/webhook"
 )
 
@@ -107,7 +111,7 @@ func runServe(signalled context.Context, opts serveOptions) error {
 	if err != nil {
 		return fmt.Errorf("loading the policies: %w", err)
 	}
-	cacheErrors := &policies.CacheErrors{}
+	cacheErrors := &source.CacheErrors{}
 	mgr, err := newManager(opts, cacheErrors)
 	if err != nil {
 		return err
@@ -143,7 +147,7 @@ func setUpLogging(opts serveOptions) {
 // webhook server, the Service index, the generate controller, the
 // certificate manager and the audit, and what each policy load updates.
 type serverParts struct {
-	engine    *policies.Engine
+	engine    *engine.Engine
 	server    crwebhook.Server
 	runnables []manager.Runnable
 	// onLoad runs after every load of the policies: the webhook
@@ -151,7 +155,7 @@ type serverParts struct {
 	onLoad func(context.Context) error
 }
 
-func newServerParts(ctx context.Context, mgr ctrl.Manager, opts serveOptions, cacheErrors *policies.CacheErrors) (*serverParts, error) {
+func newServerParts(ctx context.Context, mgr ctrl.Manager, opts serveOptions, cacheErrors *source.CacheErrors) (*serverParts, error) {
 	certManager, err := opts.certs.start(ctx, mgr, opts.webhook.CertDir)
 	if err != nil {
 		return nil, err
@@ -164,17 +168,17 @@ func newServerParts(ctx context.Context, mgr ctrl.Manager, opts serveOptions, ca
 	if err != nil {
 		return nil, err
 	}
-	engine, err := newClusterEngine(mgr, nodePorts, opts.agentImage, cacheErrors)
+	eng, err := newClusterEngine(mgr, nodePorts, opts.agentImage, cacheErrors)
 	if err != nil {
 		return nil, err
 	}
-	p := &serverParts{engine: engine, server: webhook.NewServer(opts.webhook, engine)}
+	p := &serverParts{engine: eng, server: webhook.NewServer(opts.webhook, eng)}
 	configurations := &webhook.Configurations{
 		Reader: mgr.GetAPIReader(), Writer: mgr.GetClient(),
-		Name: opts.webhookConfig, ExcludeNamespaces: opts.excludeNamespaces, Engine: engine,
+		Name: opts.webhookConfig, ExcludeNamespaces: opts.excludeNamespaces, Engine: eng,
 	}
 	generator := &generate.Controller{
-		Engine: engine, Cache: mgr.GetCache(), Client: mgr.GetClient(), Mapper: mgr.GetRESTMapper(),
+		Engine: eng, Cache: mgr.GetCache(), Client: mgr.GetClient(), Mapper: mgr.GetRESTMapper(),
 		ExcludeNamespaces: opts.excludeNamespaces, Log: ctrl.Log.WithName("generate"),
 	}
 	p.runnables = []manager.Runnable{p.server, watchServices, generator}
@@ -184,7 +188,7 @@ func newServerParts(ctx context.Context, mgr ctrl.Manager, opts serveOptions, ca
 	}
 	followers := []func(context.Context) error{configurations.Sync, generator.PoliciesChanged}
 	if opts.audit {
-		scanner, err := newScanner(mgr, engine, opts)
+		scanner, err := newScanner(mgr, eng, opts)
 		if err != nil {
 			return nil, err
 		}
@@ -209,7 +213,7 @@ func (p *serverParts) addTo(mgr ctrl.Manager, static []policies.Policy, draining
 			return err
 		}
 	}
-	controller := &policies.Controller{
+	controller := &cluster.Controller{
 		Client: mgr.GetClient(), Engine: p.engine, Static: static, OnLoad: p.onLoad,
 		AlsoWatch: []client.Object{&admissionregistrationv1.MutatingWebhookConfiguration{}, &admissionregistrationv1.ValidatingWebhookConfiguration{}},
 	}
@@ -235,7 +239,7 @@ func limitMemory(provider memlimit.Provider) (int64, error) {
 
 // newManager connects to the cluster and sets up metrics and probes; the
 // errors its informers get go to cacheErrors.
-func newManager(opts serveOptions, cacheErrors *policies.CacheErrors) (ctrl.Manager, error) {
+func newManager(opts serveOptions, cacheErrors *source.CacheErrors) (ctrl.Manager, error) {
 	cfg, err := restConfig(opts.kubeconfig)
 	if err != nil {
 		return nil, err
@@ -286,7 +290,7 @@ func notDraining(draining func() bool) healthz.Checker {
 }
 
 // newScanner is the background scan of existing objects.
-func newScanner(mgr ctrl.Manager, engine *policies.Engine, opts serveOptions) (*audit.Scanner, error) {
+func newScanner(mgr ctrl.Manager, eng *engine.Engine, opts serveOptions) (*audit.Scanner, error) {
 	kube, err := kubernetes.NewForConfig(mgr.GetConfig())
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the cluster: %w", err)
@@ -296,7 +300,7 @@ func newScanner(mgr ctrl.Manager, engine *policies.Engine, opts serveOptions) (*
 		return nil, err
 	}
 	return &audit.Scanner{
-		Engine: engine, Cache: mgr.GetCache(), Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Mapper: mgr.GetRESTMapper(),
+		Engine: eng, Cache: mgr.GetCache(), Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Mapper: mgr.GetRESTMapper(),
 		Kube: kube, Namespace: ownNamespace(), LeaseName: "doris-admission-audit", Identity: identity + "_" + string(uuid.NewUUID()),
 		Interval: opts.auditInterval, ExcludeNamespaces: opts.excludeNamespaces, Log: ctrl.Log.WithName("audit"),
 	}, nil
@@ -304,17 +308,17 @@ func newScanner(mgr ctrl.Manager, engine *policies.Engine, opts serveOptions) (*
 
 // newClusterEngine is an engine on the manager's caches, the cluster's kinds
 // and the node port index.
-func newClusterEngine(mgr ctrl.Manager, nodePorts *inventory.NodePorts, agentImage string, cacheErrors *policies.CacheErrors) (*policies.Engine, error) {
+func newClusterEngine(mgr ctrl.Manager, nodePorts *inventory.NodePorts, agentImage string, cacheErrors *source.CacheErrors) (*engine.Engine, error) {
 	kube, err := kubernetes.NewForConfig(mgr.GetConfig())
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the cluster: %w", err)
 	}
-	cfg := policies.ClusterConfig(mgr.GetCache(), kube, mgr.GetRESTMapper(), kube.Discovery(), cacheErrors)
+	cfg := source.Cluster(mgr.GetCache(), kube, mgr.GetRESTMapper(), kube.Discovery(), cacheErrors)
 	cfg.Namespace, cfg.NodePorts = ownNamespace(), nodePorts
 	if agentImage != "" {
 		cfg.Settings = map[string]string{"agentImage": agentImage}
 	}
-	return policies.NewEngine(cfg), nil
+	return engine.NewEngine(cfg), nil
 }
 
 // ownNamespace is the namespace the server runs in: $POD_NAMESPACE (set from
@@ -323,7 +327,7 @@ func ownNamespace() string {
 	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
 		return ns
 	}
-	return policies.DefaultNamespace
+	return builtin.DefaultNamespace
 }
 
 // restConfig finds the cluster: the --kubeconfig file when given, otherwise

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/doris-admission/doris-admission/policies"
+	"github.com/doris-admission/doris-admission/policies/engine"
 )
 
 func newValidateCommand() *cobra.Command {
@@ -100,7 +101,7 @@ type violation struct {
 	Message string `json:"message"`
 }
 
-func violations(vs []policies.Violation) []violation {
+func violations(vs []engine.Violation) []violation {
 	out := make([]violation, len(vs))
 	for i, v := range vs {
 		out[i] = violation{Policy: v.Policy, Field: v.Field, Message: v.Message}
@@ -124,7 +125,7 @@ func (r *offlineRun) validate(ctx context.Context, out io.Writer, format string)
 			// The API server refuses the request at the mutating webhook.
 			denied = true
 			refusal := violation{Message: err.Error()}
-			var perr *policies.PolicyError
+			var perr *engine.PolicyError
 			if errors.As(err, &perr) {
 				refusal.Policy = perr.Policy
 			}

@@ -15,7 +15,10 @@ import (
 	celconfig "k8s.io/apiserver/pkg/apis/cel"
 
 	"github.com/doris-admission/doris-admission/policies"
+	"github.com/doris-admission/doris-admission/policies/compile"
+	"github.com/doris-admission/doris-admission/policies/engine"
 	"github.com/doris-admission/doris-admission/policies/policytest"
+	"github.com/doris-admission/doris-admission/policies/source"
 )
 
 // Severity of a finding: errors make lint fail.
@@ -59,7 +62,7 @@ func (f Finding) String() string {
 // Cost is the costliest expression of a policy, for the report.
 type Cost struct {
 	Policy string
-	policies.ExpressionCost
+	compile.ExpressionCost
 }
 
 // Report is what lint found in a set of files.
@@ -90,7 +93,7 @@ func (r *Report) Errors() int {
 func Lint(ctx context.Context, path string, resources []string) (*Report, error) {
 	docs, readErr := policies.ReadDocuments(path, nil)
 	report := &Report{}
-	sources := map[string]*source{}
+	sources := map[string]*parsedFile{}
 	var loaded []policies.Policy
 	located := map[string]location{}
 	for _, doc := range docs {
@@ -115,8 +118,8 @@ func Lint(ctx context.Context, path string, resources []string) (*Report, error)
 	if err != nil {
 		return nil, err
 	}
-	engine := policies.NewEngine(policies.OfflineConfig(samples))
-	for _, l := range engine.Load(loaded) {
+	eng := engine.NewEngine(source.Offline(samples))
+	for _, l := range eng.Load(loaded) {
 		at := located[key(l.Policy)]
 		report.Findings = append(report.Findings, expressionFindings(l, at)...)
 		if cost, ok := costliest(l); ok {
@@ -156,12 +159,12 @@ func sampleResources(path string, files []string) ([]policies.Document, error) {
 
 // expressionFindings are the compile and type-check problems of a policy and
 // its expressions whose cost has no bound.
-func expressionFindings(l policies.Loaded, at location) []Finding {
+func expressionFindings(l engine.Loaded, at location) []Finding {
 	var out []Finding
 	for _, p := range l.Problems {
 		out = append(out, Finding{
 			File: at.file(), Line: at.line(p.Field), Policy: l.Kind() + " " + l.Name(), Severity: Error,
-			Field: p.Field, Expression: p.Expression, Message: firstLine(policies.ExpressionError{Message: p.Message}.Summary()), Suggestion: suggestFor(p.Message),
+			Field: p.Field, Expression: p.Expression, Message: firstLine(compile.ExpressionError{Message: p.Message}.Summary()), Suggestion: suggestFor(p.Message),
 		})
 	}
 	for _, c := range l.Costs {
@@ -171,7 +174,7 @@ func expressionFindings(l policies.Loaded, at location) []Finding {
 		out = append(out, Finding{
 			File: at.file(), Line: at.line(c.Field), Policy: l.Kind() + " " + l.Name(), Severity: Warning,
 			Field: c.Field, Expression: c.Expression,
-			Message: fmt.Sprintf("the estimated cost has no bound: the estimator does not know the size of a list it iterates over; at run time the limit of %s per expression still stops it", policies.FormatCost(celconfig.PerCallLimit)),
+			Message: fmt.Sprintf("the estimated cost has no bound: the estimator does not know the size of a list it iterates over; at run time the limit of %s per expression still stops it", compile.FormatCost(celconfig.PerCallLimit)),
 			Suggestion: "the estimator knows the sizes of the object's own fields, not those of variables, of parameters without a schema or of function results; " +
 				"to give it a bound, iterate over the object's field itself (object.spec.ports.all(...)) rather than a variable made from it",
 		})
@@ -180,11 +183,11 @@ func expressionFindings(l policies.Loaded, at location) []Finding {
 }
 
 // costliest is the expression of l with the highest estimate.
-func costliest(l policies.Loaded) (policies.ExpressionCost, bool) {
+func costliest(l engine.Loaded) (compile.ExpressionCost, bool) {
 	if len(l.Costs) == 0 {
-		return policies.ExpressionCost{}, false
+		return compile.ExpressionCost{}, false
 	}
-	return slices.MaxFunc(l.Costs, func(a, b policies.ExpressionCost) int { return cmp.Compare(a.Max, b.Max) }), true
+	return slices.MaxFunc(l.Costs, func(a, b compile.ExpressionCost) int { return cmp.Compare(a.Max, b.Max) }), true
 }
 
 // suggestFor says how to fix a compiler message.

@@ -12,8 +12,8 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 )
 
-// source is a policy file parsed with positions.
-type source struct {
+// parsedFile is a policy file parsed with positions.
+type parsedFile struct {
 	file string
 	// docs are the file's non-empty documents, in order: document i of the
 	// reader (1-based) is docs[i-1].
@@ -21,7 +21,7 @@ type source struct {
 }
 
 // sourceOf parses file once.
-func sourceOf(cache map[string]*source, file string) (*source, error) {
+func sourceOf(cache map[string]*parsedFile, file string) (*parsedFile, error) {
 	if src, ok := cache[file]; ok {
 		return src, nil
 	}
@@ -29,7 +29,7 @@ func sourceOf(cache map[string]*source, file string) (*source, error) {
 	if err != nil {
 		return nil, err
 	}
-	src := &source{file: file}
+	src := &parsedFile{file: file}
 	decoder := yaml.NewDecoder(bytes.NewReader(data))
 	for {
 		var doc yaml.Node
@@ -51,7 +51,7 @@ func sourceOf(cache map[string]*source, file string) (*source, error) {
 
 // location is one document of a source.
 type location struct {
-	src   *source
+	src   *parsedFile
 	index int
 }
 

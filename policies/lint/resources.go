@@ -8,7 +8,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/doris-admission/doris-admission/policies"
+	"github.com/doris-admission/doris-admission/policies/engine"
 	"github.com/doris-admission/doris-admission/policies/policytest"
+	"github.com/doris-admission/doris-admission/policies/source"
 )
 
 // messageFailed is the message a probe validation falls back to when its
@@ -34,17 +36,17 @@ func tryOnResources(ctx context.Context, loaded []policies.Policy, located map[s
 // checkMutations reports the resources a mutating policy changes again when
 // it runs on its own result.
 func checkMutations(ctx context.Context, p policies.Policy, at location, samples []policies.Document) []Finding {
-	engine := policies.NewEngine(policies.OfflineConfig(samples))
-	if l := engine.Load([]policies.Policy{p}); len(l[0].Problems) > 0 {
+	eng := engine.NewEngine(source.Offline(samples))
+	if l := eng.Load([]policies.Policy{p}); len(l[0].Problems) > 0 {
 		return nil // reported as compile problems
 	}
 	var out []Finding
 	for _, doc := range samples {
-		got, err := policytest.Admit(ctx, engine, doc.Object, nil)
+		got, err := policytest.Admit(ctx, eng, doc.Object, nil)
 		if err != nil || got.Mutated == doc.Object {
 			continue
 		}
-		if diff, err := policytest.Reapply(ctx, engine, got.Mutated, nil); err == nil && diff != "" {
+		if diff, err := policytest.Reapply(ctx, eng, got.Mutated, nil); err == nil && diff != "" {
 			out = append(out, Finding{
 				File: at.file(), Line: at.line("spec.mutations"), Policy: p.Kind() + " " + p.Name(), Severity: Error, Field: "spec.mutations",
 				Message:    fmt.Sprintf("not idempotent: applied to its own result for %s, it changes it again; the API server may reinvoke it and the object then drifts on every update (- once, + twice):\n%s", describe(doc.Object), indent(diff)),
@@ -69,12 +71,12 @@ func checkMessageExpressions(ctx context.Context, p policies.Policy, at location
 		probe.Spec.ValidationActions = nil
 		probe.Spec.Validations = probe.Spec.Validations[i : i+1]
 		probe.Spec.Validations[0].Message = messageFailed
-		engine := policies.NewEngine(policies.OfflineConfig(samples))
-		if l := engine.Load([]policies.Policy{{Origin: p.Origin, Validating: probe}}); len(l[0].Problems) > 0 {
+		eng := engine.NewEngine(source.Offline(samples))
+		if l := eng.Load([]policies.Policy{{Origin: p.Origin, Validating: probe}}); len(l[0].Problems) > 0 {
 			continue // reported as compile problems
 		}
 		for _, doc := range samples {
-			got, err := policytest.Admit(ctx, engine, doc.Object, nil)
+			got, err := policytest.Admit(ctx, eng, doc.Object, nil)
 			if err != nil || !deniedWith(got.Denials, messageFailed) {
 				continue
 			}

@@ -15,6 +15,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/doris-admission/doris-admission/policies"
+	"github.com/doris-admission/doris-admission/policies/engine"
+	"github.com/doris-admission/doris-admission/policies/source"
 )
 
 // Result is the outcome of one case.
@@ -40,7 +42,7 @@ type Outcome struct {
 }
 
 // Admit runs e's policies on obj as an apply would: CREATE, or UPDATE over old.
-func Admit(ctx context.Context, e *policies.Engine, obj, old *unstructured.Unstructured) (*Outcome, error) {
+func Admit(ctx context.Context, e *engine.Engine, obj, old *unstructured.Unstructured) (*Outcome, error) {
 	req, err := e.RequestForUpdate(obj, old)
 	if err != nil {
 		return nil, err
@@ -91,10 +93,10 @@ func (s *Suite) Run(ctx context.Context, update bool) []Result {
 
 // suiteRun is a suite's engine and what it runs on.
 type suiteRun struct {
-	engine    *policies.Engine
+	engine    *engine.Engine
 	resources []policies.Document
 	// cluster is every object the suite has: resources and cluster files.
-	cluster policies.Objects
+	cluster source.Objects
 }
 
 // start loads the suite's policies into an engine that sees the suite's
@@ -105,10 +107,10 @@ func (s *Suite) start() (*suiteRun, error) {
 		return nil, err
 	}
 	all := append(slices.Clone(cluster), resources...)
-	all = append(all, policies.NamespacesFor(all, s.NamespaceLabels)...)
-	engine := policies.NewEngine(policies.OfflineConfig(all))
+	all = append(all, source.NamespacesFor(all, s.NamespaceLabels)...)
+	eng := engine.NewEngine(source.Offline(all))
 	var problems []string
-	for _, l := range engine.Load(loaded) {
+	for _, l := range eng.Load(loaded) {
 		for _, p := range l.Problems {
 			problems = append(problems, fmt.Sprintf("%s %s: %s: %s", l.Kind(), l.Name(), p.Field, p.Summary()))
 		}
@@ -117,9 +119,9 @@ func (s *Suite) start() (*suiteRun, error) {
 		return nil, fmt.Errorf("policies that do not compile (run doris-admission policy lint on them):\n  %s", strings.Join(problems, "\n  "))
 	}
 	for _, doc := range cluster {
-		engine.Admitted(doc.Object, 0)
+		eng.Admitted(doc.Object, 0)
 	}
-	return &suiteRun{engine: engine, resources: resources, cluster: policies.OfflineObjects(all)}, nil
+	return &suiteRun{engine: eng, resources: resources, cluster: source.OfflineObjects(all)}, nil
 }
 
 // runCase returns how the outcome of c differs from what it expects.
@@ -167,7 +169,7 @@ func (s *Suite) runCase(ctx context.Context, run *suiteRun, c Case, update bool)
 // Reapply mutates the mutated object again and returns a diff of what a
 // second pass changes, "" when nothing: the API server may reinvoke the
 // webhook, so a second pass must change nothing.
-func Reapply(ctx context.Context, e *policies.Engine, mutated, old *unstructured.Unstructured) (string, error) {
+func Reapply(ctx context.Context, e *engine.Engine, mutated, old *unstructured.Unstructured) (string, error) {
 	again, err := Admit(ctx, e, mutated, old)
 	if err != nil {
 		return "", err
@@ -211,7 +213,7 @@ func (s *Suite) checkGenerated(ctx context.Context, run *suiteRun, file string, 
 		if len(errs) > 0 {
 			return fmt.Sprintf("generated: %v", errors.Join(errs...))
 		}
-		for _, g := range run.cluster.Missing(objs) {
+		for _, g := range engine.Missing(run.cluster, objs) {
 			generated = append(generated, g.Object)
 		}
 	}

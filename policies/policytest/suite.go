@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/doris-admission/doris-admission/policies"
+	"github.com/doris-admission/doris-admission/policies/builtin"
 )
 
 // APIVersion and Kind of a test suite document.
@@ -242,7 +243,7 @@ func (s *Suite) load() (loaded []policies.Policy, resources, cluster []policies.
 
 // selectBuiltin returns the built-in policies named, all of them for "*".
 func selectBuiltin(names []string) ([]policies.Policy, error) {
-	all, err := policies.Builtin(policies.DefaultNamespace, nil)
+	all, err := builtin.Builtin(builtin.DefaultNamespace, nil)
 	if err != nil || slices.Contains(names, "*") {
 		return all, err
 	}
@@ -252,7 +253,7 @@ func selectBuiltin(names []string) ([]policies.Policy, error) {
 			disabled = append(disabled, p.Name())
 		}
 	}
-	selected, err := policies.Builtin(policies.DefaultNamespace, disabled)
+	selected, err := builtin.Builtin(builtin.DefaultNamespace, disabled)
 	for _, name := range names {
 		if !slices.ContainsFunc(selected, func(p policies.Policy) bool { return p.Name() == name }) {
 			err = errors.Join(err, fmt.Errorf("builtin: there is no built-in policy %q (doris-admission policy list names them)", name))

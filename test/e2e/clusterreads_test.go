@@ -17,6 +17,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
 	"github.com/doris-admission/doris-admission/policies"
+	"github.com/doris-admission/doris-admission/policies/builtin"
+	"github.com/doris-admission/doris-admission/policies/engine"
+	"github.com/doris-admission/doris-admission/policies/source"
 )
 
 // TestClusterReadsFailLoudly runs the server's engine on an informer cache
@@ -52,7 +55,7 @@ subjects: [{kind: User, name: e2e-reads-some}]
 	if err != nil {
 		t.Fatal(err)
 	}
-	cacheErrors := &policies.CacheErrors{}
+	cacheErrors := &source.CacheErrors{}
 	informers, err := cache.New(cfg, cache.Options{HTTPClient: httpClient, Mapper: mapper, DefaultWatchErrorHandler: cacheErrors.Handle})
 	if err != nil {
 		t.Fatal(err)
@@ -64,8 +67,8 @@ subjects: [{kind: User, name: e2e-reads-some}]
 	if err != nil {
 		t.Fatal(err)
 	}
-	engine := policies.NewEngine(policies.ClusterConfig(informers, kube, mapper, kube.Discovery(), cacheErrors))
-	builtin, err := policies.Builtin(policies.DefaultNamespace, nil)
+	eng := engine.NewEngine(source.Cluster(informers, kube, mapper, kube.Discovery(), cacheErrors))
+	builtins, err := builtin.Builtin(builtin.DefaultNamespace, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,9 +86,9 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
-	loaded := engine.Load(append(builtin, limited...))
+	loaded := eng.Load(append(builtins, limited...))
 	waitCtx, done := context.WithTimeout(ctx, 5*time.Second)
-	engine.CheckParams(waitCtx, loaded)
+	eng.CheckParams(waitCtx, loaded)
 	done()
 	for _, l := range loaded {
 		if l.Name() == "secret-limits" && (len(l.Problems) != 1 || !strings.Contains(l.Problems[0].Message, "the server cannot read Secret objects") || !strings.Contains(l.Problems[0].Message, `secrets is forbidden: User "e2e-reads-some" cannot list resource "secrets"`)) {
@@ -94,7 +97,7 @@ spec:
 	}
 	// The server would not turn ready: it cannot fill its cache of StatefulSets.
 	waitCtx, done = context.WithTimeout(ctx, 5*time.Second)
-	err = engine.WarmUp(waitCtx)
+	err = eng.WarmUp(waitCtx)
 	done()
 	if err == nil || !strings.Contains(err.Error(), "statefulsets.apps is forbidden") {
 		t.Errorf("WarmUp: %v, want the StatefulSets' cache to fail with the API server's answer", err)
@@ -111,12 +114,12 @@ spec:
 		if doc.Object.GetKind() != "StatefulSet" {
 			continue
 		}
-		req, err := engine.RequestForObject(doc.Object)
+		req, err := eng.RequestForObject(doc.Object)
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = engine.Mutate(ctx, req)
-		var perr *policies.PolicyError
+		_, err = eng.Mutate(ctx, req)
+		var perr *engine.PolicyError
 		for _, want := range []string{"dorisFEService could not read the cluster: reading the StatefulSet objects of namespace default", "statefulsets.apps is forbidden"} {
 			if !errors.As(err, &perr) || !strings.Contains(err.Error(), want) {
 				t.Errorf("mutating the seed's BE with StatefulSets unreadable: %v, want it to fail saying %q", err, want)

@@ -28,6 +28,9 @@ import (
 
 	"github.com/doris-admission/doris-admission/certs"
 	"github.com/doris-admission/doris-admission/policies"
+	"github.com/doris-admission/doris-admission/policies/builtin"
+	"github.com/doris-admission/doris-admission/policies/engine"
+	"github.com/doris-admission/doris-admission/policies/source"
 	"github.com/doris-admission/doris-admission/webhook"
 )
 
@@ -203,7 +206,7 @@ func reviewBody(t *testing.T, r request) []byte {
 // keep-alive client that trusts the server.
 func startServer(t *testing.T) (string, *http.Client) {
 	t.Helper()
-	builtin, err := policies.Builtin(policies.DefaultNamespace, nil)
+	builtins, err := builtin.Builtin(builtin.DefaultNamespace, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,8 +214,8 @@ func startServer(t *testing.T) (string, *http.Client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	engine := policies.NewEngine(policies.OfflineConfig(nil))
-	for _, l := range engine.Load(append(builtin, configMaps...)) {
+	eng := engine.NewEngine(source.Offline(nil))
+	for _, l := range eng.Load(append(builtins, configMaps...)) {
 		if len(l.Problems) > 0 {
 			t.Fatalf("%s does not compile: %v", l.Name(), l.Problems)
 		}
@@ -233,7 +236,7 @@ func startServer(t *testing.T) (string, *http.Client) {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	server := webhook.NewServer(webhook.Options{Host: "127.0.0.1", Port: port, CertDir: dir}, engine)
+	server := webhook.NewServer(webhook.Options{Host: "127.0.0.1", Port: port, CertDir: dir}, eng)
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan error, 1)
 	go func() { stopped <- server.Start(ctx) }()
