@@ -15,14 +15,22 @@ build:
 controlplane:
 	bash test/controlplane/build.sh
 
-## test: unit and e2e tests, and the engine's benchmarks run once each (so they keep working);
-## builds the control plane and the node first when they are missing, and installs the node's
-## Debian packages (containerd, runc, CNI plugins, ...) when they are.
+## MODULES are the product (.) and its harnesses, each a Go module of its own so the product's
+## go.mod lists only what the product runs: test (e2e on a real node, the stand-in, the fake FE,
+## the agent's scenarios, the soak) and bench (the load generator). test/controlplane builds the
+## control plane from source.
+MODULES := . test bench
+
+## test: unit and e2e tests of every module, and the engine's benchmarks run once each (so they
+## keep working); builds the control plane and the node first when they are missing, and installs
+## the node's Debian packages (containerd, runc, CNI plugins, ...) when they are.
 test:
 	bash test/node/install.sh && \
 	assets=$$(bash test/controlplane/build.sh) && \
-	KUBEBUILDER_ASSETS="$$assets" $(GO) test -count=1 -timeout 30m ./... && \
-	$(GO) test -run '^$$' -bench . -benchtime 1x ./policies/
+	for module in $(MODULES); do \
+	  (cd $$module && KUBEBUILDER_ASSETS="$$assets" $(GO) test -count=1 -timeout 30m ./...) || exit 1; \
+	done && \
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./policies/...
 
 ## generate: CRDs (deploy/crds, copied into the Helm chart) and deep-copy functions from policies/api.
 generate:
@@ -35,12 +43,15 @@ schemas:
 	assets=$$(bash test/controlplane/build.sh) && \
 	KUBEBUILDER_ASSETS="$$assets" $(GO) run ./policies/schema/snapshot policies/schema/openapi
 
-## lint: gofmt, go vet and staticcheck (pinned in go.mod's tool directive).
+## lint: gofmt, go vet and staticcheck (pinned in go.mod's tool directive) on every module.
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
-	$(GO) vet ./...
-	$(GO) tool staticcheck ./...
+	@staticcheck=$$($(GO) tool -n staticcheck) && \
+	for module in $(MODULES); do \
+	  echo "lint: $$module"; \
+	  (cd $$module && $(GO) vet ./... && "$$staticcheck" ./...) || exit 1; \
+	done
 
 ## helm-lint: lint the Helm chart in both certificate modes, with helm built from tools/helm (cached).
 helm-lint:
@@ -81,7 +92,7 @@ SOAK_DURATION ?= 10m
 SOAK_RATE ?= 500
 .PHONY: soak
 soak:
-	SOAK_DURATION=$(SOAK_DURATION) SOAK_RATE=$(SOAK_RATE) $(GO) test -count=1 -timeout 0 -run TestSoak -v ./test/soak
+	cd test && SOAK_DURATION=$(SOAK_DURATION) SOAK_RATE=$(SOAK_RATE) $(GO) test -count=1 -timeout 0 -run TestSoak -v ./soak
 
 ## fuzz: every fuzz target (func Fuzz* in the tracked tests) for FUZZTIME each, one after another.
 ## A crasher fails the run and is written to its package's testdata/fuzz/<FuzzName>/; keep it there
@@ -103,5 +114,5 @@ fuzz:
 .PHONY: bench
 bench:
 	assets=$$(bash test/controlplane/build.sh) && \
-	KUBEBUILDER_ASSETS="$$assets" $(GO) run ./bench/cmd/bench $(BENCH_FLAGS)
-	$(GO) test -run '^$$' -bench '^BenchmarkBuiltin' -benchmem -benchtime 200ms ./policies/
+	cd bench && KUBEBUILDER_ASSETS="$$assets" $(GO) run ./cmd/bench $(BENCH_FLAGS)
+	$(GO) test -run '^$$' -bench '^BenchmarkBuiltin' -benchmem -benchtime 200ms ./policies/engine/

@@ -9,11 +9,12 @@ import (
 	"slices"
 	"time"
 
-	"github.com/doris-admission/doris-admission/policies/engine"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/doris-admission/doris-admission/policies/engine"
 )
 
 // The report kinds and the name of the reports this server owns.

@@ -1,6 +1,12 @@
-// Package policies is the CEL policy engine. It loads MutatingPolicy and
-// ValidatingPolicy objects, compiles each once per generation with the
-// Kubernetes CEL environment, and evaluates them against admission requests:
-// matching (rules and selectors, no CEL) first, then matchConditions, then
-// variables, validations and mutations, as native admission policies do.
+// Package policies is the policy model and its input: the Policy type (a
+// MutatingPolicy or ValidatingPolicy and where it came from), and reading
+// YAML and JSON documents from files, folders and stdin into objects and
+// policies, strictly. It imports only the API types (./api/v1alpha1).
+//
+// The engine is built on it in layers, each a package with one job
+// (docs/architecture.md draws them): ./jsonpatch applies patches, ./compile
+// turns a policy into evaluators, ./engine evaluates requests, ./source and
+// ./builtin say where its world and its policies come from, ./cluster
+// keeps it loaded with the cluster's policies, ./export writes native
+// policies.
 package policies

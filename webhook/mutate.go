@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/doris-admission/doris-admission/policies/engine"
-	policypatch "github.com/doris-admission/doris-admission/policies/jsonpatch"
 	"gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -17,6 +15,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/doris-admission/doris-admission/policies/engine"
+	policypatch "github.com/doris-admission/doris-admission/policies/jsonpatch"
 )
 
 // mutator answers /mutate with the engine's mutating policies.

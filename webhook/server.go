@@ -9,10 +9,10 @@ import (
 	"os"
 	"strings"
 
-	"github.com/doris-admission/doris-admission/policies/engine"
 	admissionv1 "k8s.io/api/admission/v1"
-
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/doris-admission/doris-admission/policies/engine"
 )
 
 // Paths of the admission endpoints; the webhook configurations under deploy/

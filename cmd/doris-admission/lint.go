@@ -2,14 +2,9 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"math"
-	"strconv"
 
 	"github.com/spf13/cobra"
-	celconfig "k8s.io/apiserver/pkg/apis/cel"
 
-	"github.com/doris-admission/doris-admission/policies/compile"
 	"github.com/doris-admission/doris-admission/policies/lint"
 )
 
@@ -50,7 +45,7 @@ when there is an error.`,
 				for _, f := range report.Findings {
 					fmt.Fprintln(out, f)
 				}
-				printCosts(out, report.Costs)
+				lint.WriteCosts(out, report.Costs)
 				count += report.Policies
 				errors += report.Errors()
 				warnings += len(report.Findings) - report.Errors()
@@ -64,27 +59,4 @@ when there is an error.`,
 	}
 	cmd.Flags().StringArrayVarP(&resources, "filename", "f", nil, "manifests to try the policies on, besides the test suites' resources; repeatable")
 	return cmd
-}
-
-// printCosts prints each policy's costliest expression against the limit.
-func printCosts(out io.Writer, costs []lint.Cost) {
-	for _, c := range costs {
-		verdict := "within the limit"
-		switch {
-		case c.Unbounded():
-			verdict = "no bound known; see the warnings"
-		case c.Max > celconfig.PerCallLimit:
-			verdict = "over the limit on the largest objects; such an object fails the expression per failurePolicy"
-		}
-		fmt.Fprintf(out, "cost: %s: highest estimate %s (%s, on the largest %s its schema allows), limit %s per expression: %s\n",
-			c.Policy, readableCost(c.Max), c.Field, c.Kind, compile.FormatCost(celconfig.PerCallLimit), verdict)
-	}
-}
-
-// readableCost writes large estimates in powers of ten.
-func readableCost(cost uint64) string {
-	if cost != math.MaxUint64 && cost >= 1e12 {
-		return "about 10^" + strconv.Itoa(int(math.Log10(float64(cost))))
-	}
-	return compile.FormatCost(cost)
 }

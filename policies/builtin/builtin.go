@@ -7,8 +7,9 @@ import (
 	"maps"
 	"slices"
 
-	"github.com/doris-admission/doris-admission/policies"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/doris-admission/doris-admission/policies"
 )
 
 // DefaultNamespace is where the server runs unless told otherwise, and so

@@ -2,6 +2,7 @@
 // policy YAML, loaded by the same code as user policies. They read their
 // settings from the ConfigMap in ./settings, which the server looks up in its
 // own namespace; a key the cluster's copy leaves out keeps its default.
+// Builtin reads them as policies. It imports only the policy model.
 package builtin
 
 import "embed"

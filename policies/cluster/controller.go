@@ -9,8 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/doris-admission/doris-admission/policies/engine"
-
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -27,6 +25,7 @@ import (
 	"github.com/doris-admission/doris-admission/policies"
 	"github.com/doris-admission/doris-admission/policies/api/v1alpha1"
 	"github.com/doris-admission/doris-admission/policies/compile"
+	"github.com/doris-admission/doris-admission/policies/engine"
 )
 
 // Controller keeps the engine's policies equal to the static ones (built-in

@@ -5,7 +5,6 @@ import (
 	"sync"
 
 	"github.com/google/cel-go/cel"
-
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/apimachinery/pkg/util/version"
 	plugincel "k8s.io/apiserver/pkg/admission/plugin/cel"

@@ -6,9 +6,10 @@ import (
 	"encoding/json"
 	"strings"
 
-	"github.com/doris-admission/doris-admission/policies"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/doris-admission/doris-admission/policies"
 )
 
 // groupOf is the ID of the group that serves a policy: its failurePolicy,

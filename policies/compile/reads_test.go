@@ -5,9 +5,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/doris-admission/doris-admission/policies/jsonpatch"
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apiserver/pkg/cel/environment"
+
+	"github.com/doris-admission/doris-admission/policies/jsonpatch"
 )
 
 func TestPointerPath(t *testing.T) {

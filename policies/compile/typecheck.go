@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/doris-admission/doris-admission/policies"
 	"github.com/google/cel-go/cel"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -24,6 +23,8 @@ import (
 	"k8s.io/apiserver/pkg/cel/mutation"
 	"k8s.io/apiserver/pkg/cel/openapi"
 	"k8s.io/apiserver/pkg/cel/openapi/resolver"
+
+	"github.com/doris-admission/doris-admission/policies"
 )
 
 // maxKindsToCheck bounds the kinds a policy's expressions are checked

@@ -6,10 +6,11 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/doris-admission/doris-admission/policies/compile"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apiserver/pkg/admission"
+
+	"github.com/doris-admission/doris-admission/policies/compile"
 )
 
 // Results of a policy on an existing object, as PolicyReports name them.

@@ -5,8 +5,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/doris-admission/doris-admission/policies"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/doris-admission/doris-admission/policies"
 )
 
 // TestAuditReportsWhatExistingObjectsLack: a plain Doris FE fails every

@@ -5,12 +5,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/doris-admission/doris-admission/policies"
-	"github.com/doris-admission/doris-admission/policies/builtin"
-	"github.com/doris-admission/doris-admission/policies/source"
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
+
+	"github.com/doris-admission/doris-admission/policies"
+	"github.com/doris-admission/doris-admission/policies/builtin"
+	"github.com/doris-admission/doris-admission/policies/source"
 )
 
 // builtinEngine is an offline engine with the built-in policies only, seeing

@@ -11,10 +11,11 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/api/equality"
+
 	"github.com/doris-admission/doris-admission/policies"
 	"github.com/doris-admission/doris-admission/policies/compile"
 	"github.com/doris-admission/doris-admission/policies/source"
-	"k8s.io/apimachinery/pkg/api/equality"
 )
 
 // addPolicySeeds adds the built-in policies and the example policies, whole

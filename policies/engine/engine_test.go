@@ -7,12 +7,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/doris-admission/doris-admission/policies"
-	"github.com/doris-admission/doris-admission/policies/internal/fixtures"
-	"github.com/doris-admission/doris-admission/policies/source"
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/doris-admission/doris-admission/policies"
+	"github.com/doris-admission/doris-admission/policies/internal/fixtures"
+	"github.com/doris-admission/doris-admission/policies/source"
 )
 
 // load decodes policy YAML and loads it into a fresh offline engine.

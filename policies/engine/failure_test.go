@@ -6,14 +6,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/doris-admission/doris-admission/policies/compile"
-	"github.com/doris-admission/doris-admission/policies/internal/fixtures"
-	"github.com/doris-admission/doris-admission/policies/source"
 	"github.com/google/cel-go/cel"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apiserver/pkg/cel/environment"
+
+	"github.com/doris-admission/doris-admission/policies/compile"
+	"github.com/doris-admission/doris-admission/policies/internal/fixtures"
+	"github.com/doris-admission/doris-admission/policies/source"
 )
 
 // failingPolicies are a mutating and a validating policy whose expressions

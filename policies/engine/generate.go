@@ -7,8 +7,6 @@ import (
 	"reflect"
 	"slices"
 
-	"github.com/doris-admission/doris-admission/policies/compile"
-	"github.com/doris-admission/doris-admission/policies/source"
 	"github.com/google/cel-go/common/types"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -17,6 +15,9 @@ import (
 	"k8s.io/apiserver/pkg/admission"
 	plugincel "k8s.io/apiserver/pkg/admission/plugin/cel"
 	celconfig "k8s.io/apiserver/pkg/apis/cel"
+
+	"github.com/doris-admission/doris-admission/policies/compile"
+	"github.com/doris-admission/doris-admission/policies/source"
 )
 
 // GeneratedByAnnotation names the policy and generation that created an

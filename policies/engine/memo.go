@@ -3,11 +3,12 @@ package engine
 import (
 	"context"
 
-	"github.com/doris-admission/doris-admission/policies/compile"
-	"github.com/doris-admission/doris-admission/policies/jsonpatch"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/doris-admission/doris-admission/policies/compile"
+	"github.com/doris-admission/doris-admission/policies/jsonpatch"
 )
 
 // WithRequestBudget gives ctx a full request budget unless it has one; every

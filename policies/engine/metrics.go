@@ -3,9 +3,10 @@ package engine
 import (
 	"time"
 
-	"github.com/doris-admission/doris-admission/policies/compile"
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/doris-admission/doris-admission/policies/compile"
 )
 
 var (

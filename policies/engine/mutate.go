@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/doris-admission/doris-admission/policies/compile"
-	"github.com/doris-admission/doris-admission/policies/jsonpatch"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -16,6 +14,9 @@ import (
 	plugincel "k8s.io/apiserver/pkg/admission/plugin/cel"
 	"k8s.io/apiserver/pkg/admission/plugin/policy/mutating/patch"
 	celconfig "k8s.io/apiserver/pkg/apis/cel"
+
+	"github.com/doris-admission/doris-admission/policies/compile"
+	"github.com/doris-admission/doris-admission/policies/jsonpatch"
 )
 
 // MutateResult is what the mutating policies made of a request's object.

@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/doris-admission/doris-admission/policies/compile"
-	"github.com/doris-admission/doris-admission/policies/jsonpatch"
-	"github.com/doris-admission/doris-admission/policies/source"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -16,6 +13,10 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/doris-admission/doris-admission/policies/compile"
+	"github.com/doris-admission/doris-admission/policies/jsonpatch"
+	"github.com/doris-admission/doris-admission/policies/source"
 )
 
 // noParams is the parameter list of a policy without paramKind: one

@@ -8,12 +8,13 @@ import (
 	"reflect"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apiserver/pkg/admission/plugin/policy/mutating/patch"
+
 	"github.com/doris-admission/doris-admission/policies"
 	"github.com/doris-admission/doris-admission/policies/builtin"
 	"github.com/doris-admission/doris-admission/policies/jsonpatch"
 	"github.com/doris-admission/doris-admission/policies/source"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apiserver/pkg/admission/plugin/policy/mutating/patch"
 )
 
 // TestBuiltinMutationsAsKubernetesPatches runs the built-in policies on the

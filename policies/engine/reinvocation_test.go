@@ -5,13 +5,14 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+	dto "github.com/prometheus/client_model/go"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
 	"github.com/doris-admission/doris-admission/policies"
 	"github.com/doris-admission/doris-admission/policies/builtin"
 	"github.com/doris-admission/doris-admission/policies/internal/fixtures"
 	"github.com/doris-admission/doris-admission/policies/source"
-	"github.com/google/go-cmp/cmp"
-	dto "github.com/prometheus/client_model/go"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
 // reinvocationPolicies are user policies that run after the built-in ones

@@ -6,11 +6,12 @@ import (
 	"slices"
 	"sync/atomic"
 
-	"github.com/doris-admission/doris-admission/policies/builtin"
-	"github.com/doris-admission/doris-admission/policies/source"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/doris-admission/doris-admission/policies/builtin"
+	"github.com/doris-admission/doris-admission/policies/source"
 )
 
 // withSettings makes the settings ConfigMap of the built-in policies always

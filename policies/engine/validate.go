@@ -8,12 +8,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/doris-admission/doris-admission/policies/compile"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/admission"
 	"k8s.io/apiserver/pkg/admission/plugin/policy/validating"
 	celconfig "k8s.io/apiserver/pkg/apis/cel"
+
+	"github.com/doris-admission/doris-admission/policies/compile"
 )
 
 // Violation is one failed validation of one policy.

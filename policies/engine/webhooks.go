@@ -4,10 +4,11 @@ import (
 	"cmp"
 	"slices"
 
-	"github.com/doris-admission/doris-admission/policies/compile"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/doris-admission/doris-admission/policies/compile"
 )
 
 // WebhookGroup is the policies one pair of webhooks (mutating and

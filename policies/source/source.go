@@ -9,15 +9,15 @@ package source
 import (
 	"context"
 
-	corelisters "k8s.io/client-go/listers/core/v1"
-
-	"github.com/doris-admission/doris-admission/policies/inventory"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apiserver/pkg/cel/openapi/resolver"
 	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+
+	"github.com/doris-admission/doris-admission/policies/inventory"
 )
 
 // Config is what the engine needs from where it runs: a cluster's caches for
@@ -35,7 +35,7 @@ type Config struct {
 	// functions look up.
 	Objects ObjectSource
 	// Namespace is the server's own, where the built-in policies' settings
-	// are; default DefaultNamespace.
+	// are; default builtin.DefaultNamespace.
 	Namespace string
 	// Settings replace the embedded defaults of the built-in policies'
 	// settings (serve --agent-image); the cluster's ConfigMap still wins.
@@ -45,7 +45,7 @@ type Config struct {
 }
 
 // ObjectSource reads the cluster's objects: the parameter objects policies
-// read as params, and what the CEL functions of ./library look up.
+// read as params, and what the CEL functions of ../library look up.
 type ObjectSource interface {
 	// List returns the objects of kind in namespace ("" for every namespace,
 	// or a cluster-scoped kind) whose labels match selector. It never waits

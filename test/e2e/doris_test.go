@@ -26,11 +26,15 @@ const agentImage = "doris-admission/doris-admission-agent:e2e"
 // official ones, whose entrypoint is bin/init_*.sh.
 func nodeImages(dir string) ([]node.Image, error) {
 	agentBin, standinBin := filepath.Join(dir, "doris-admission-agent"), filepath.Join(dir, "doris-standin")
-	for bin, pkg := range map[string]string{agentBin: "./cmd/doris-admission-agent", standinBin: "./test/standin"} {
-		build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, pkg)
-		build.Dir, build.Env = repoRoot, append(os.Environ(), "CGO_ENABLED=0")
+	// Each is built in its own module: the agent in the product's, the stand-in in the tests'.
+	for bin, src := range map[string]struct{ module, pkg string }{
+		agentBin:   {repoRoot, "./cmd/doris-admission-agent"},
+		standinBin: {filepath.Join(repoRoot, "test"), "./standin"},
+	} {
+		build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, src.pkg)
+		build.Dir, build.Env = src.module, append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := build.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("building %s: %w\n%s", pkg, err, out)
+			return nil, fmt.Errorf("building %s: %w\n%s", src.pkg, err, out)
 		}
 	}
 	images := []node.Image{{Name: agentImage, Files: map[string]node.File{"/usr/local/bin/doris-admission-agent": {From: agentBin}},

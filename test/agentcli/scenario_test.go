@@ -1,4 +1,4 @@
-package main
+package agentcli
 
 import (
 	"context"
@@ -27,7 +27,7 @@ import (
 // faults a user's cluster has. Each asserts the cluster membership the FE is
 // left with and the agent's exit status.
 
-// agentBinary is the agent under test: built from this package, or the
+// agentBinary is the agent under test: built from cmd/doris-admission-agent, or the
 // binary AGENT_BINARY names (to run the scenarios against another build).
 var agentBinary string
 
@@ -45,7 +45,7 @@ func buildAndRun(m *testing.M) int {
 		}
 		defer os.RemoveAll(dir)
 		agentBinary = filepath.Join(dir, "doris-admission-agent")
-		if out, err := exec.Command("go", "build", "-o", agentBinary, ".").CombinedOutput(); err != nil {
+		if out, err := exec.Command("go", "build", "-o", agentBinary, "github.com/doris-admission/doris-admission/cmd/doris-admission-agent").CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "building the agent: %v\n%s", err, out)
 			return 1
 		}

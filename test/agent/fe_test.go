@@ -1,4 +1,4 @@
-package agent
+package agent_test
 
 import (
 	"context"
@@ -8,18 +8,19 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/doris-admission/doris-admission/agent"
 	"github.com/doris-admission/doris-admission/test/fakefe"
 )
 
 // startFE starts a fake FE and returns it with a session to it.
-func startFE(t *testing.T) (*fakefe.FE, *FE) {
+func startFE(t *testing.T) (*fakefe.FE, *agent.FE) {
 	t.Helper()
 	fake, err := fakefe.Start()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(fake.Close)
-	session, err := Open(Connection{Host: "127.0.0.1", Port: fake.Port(), User: "root", Timeout: 2 * time.Second}, NewLogger(io.Discard))
+	session, err := agent.Open(agent.Connection{Host: "127.0.0.1", Port: fake.Port(), User: "root", Timeout: 2 * time.Second}, agent.NewLogger(io.Discard))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +40,7 @@ func TestShowFrontendsInBothLayouts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := []Frontend{
+		want := []agent.Frontend{
 			{Name: "fe_a", Host: "10.0.0.1", EditLogPort: 9010, Role: "FOLLOWER", IsMaster: true, Alive: true},
 			{Name: "fe_b", Host: "10.0.0.2", EditLogPort: 9010, Role: "OBSERVER"},
 		}
@@ -60,7 +61,7 @@ func TestShowBackendsReadsNulls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Backend{{ID: "7", Host: "10.0.1.1", HeartbeatPort: 9050, Decommissioned: true, TabletNum: 250}}
+	want := []agent.Backend{{ID: "7", Host: "10.0.1.1", HeartbeatPort: 9050, Decommissioned: true, TabletNum: 250}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("backends (-want +got):\n%s", diff)
 	}

@@ -1,4 +1,4 @@
-package agent
+package agent_test
 
 import (
 	"bytes"
@@ -12,18 +12,19 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/doris-admission/doris-admission/agent"
 	"github.com/doris-admission/doris-admission/test/fakefe"
 )
 
 // fastFE is a fake FE and the connection to it, with short timeouts.
-func fastFE(t *testing.T) (*fakefe.FE, Connection) {
+func fastFE(t *testing.T) (*fakefe.FE, agent.Connection) {
 	t.Helper()
 	fake, err := fakefe.Start()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(fake.Close)
-	return fake, Connection{Host: "127.0.0.1", Port: fake.Port(), User: "root", Timeout: time.Second}
+	return fake, agent.Connection{Host: "127.0.0.1", Port: fake.Port(), User: "root", Timeout: time.Second}
 }
 
 func hosts(frontends []fakefe.Frontend) []string {
@@ -34,18 +35,18 @@ func hosts(frontends []fakefe.Frontend) []string {
 	return out
 }
 
-func address(t *testing.T, host string, port int) Address {
+func address(t *testing.T, host string, port int) agent.Address {
 	t.Helper()
-	a, err := NewAddress(host, port)
+	a, err := agent.NewAddress(host, port)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return a
 }
 
-func feRegistration(t *testing.T, conn Connection, ip string, log io.Writer) FERegistration {
-	return FERegistration{FE: conn, Self: address(t, ip, 9010), Role: Follower, MetaDir: t.TempDir(),
-		StateFile: filepath.Join(t.TempDir(), "address"), Deadline: 5 * time.Second, Pacing: Pacing{Poll: 10 * time.Millisecond, Log: NewLogger(log)}}
+func feRegistration(t *testing.T, conn agent.Connection, ip string, log io.Writer) agent.FERegistration {
+	return agent.FERegistration{FE: conn, Self: address(t, ip, 9010), Role: agent.Follower, MetaDir: t.TempDir(),
+		StateFile: filepath.Join(t.TempDir(), "address"), Deadline: 5 * time.Second, Pacing: agent.Pacing{Poll: 10 * time.Millisecond, Log: agent.NewLogger(log)}}
 }
 
 func TestFirstFEIsAlreadyAMember(t *testing.T) {
@@ -53,7 +54,7 @@ func TestFirstFEIsAlreadyAMember(t *testing.T) {
 	fake.Frontends = []fakefe.Frontend{{Name: "fe_0", Host: "10.0.0.1", EditLogPort: 9010, Role: "FOLLOWER", IsMaster: true, Alive: true}}
 	var log bytes.Buffer
 	r := feRegistration(t, conn, "10.0.0.1", &log)
-	if err := RegisterFE(context.Background(), r); err != nil {
+	if err := agent.RegisterFE(context.Background(), r); err != nil {
 		t.Fatal(err)
 	}
 	if alters := fake.StatementsMatching("ALTER"); len(alters) != 0 {
@@ -97,7 +98,7 @@ func TestFERestartWithNewIP(t *testing.T) {
 			if c.last != "" {
 				os.WriteFile(r.StateFile, []byte(c.last), 0o644)
 			}
-			if err := RegisterFE(context.Background(), r); err != nil {
+			if err := agent.RegisterFE(context.Background(), r); err != nil {
 				t.Fatal(err)
 			}
 			frontends, _ := fake.Snapshot()
@@ -120,7 +121,7 @@ func TestFENameOutranksAReusedAddress(t *testing.T) {
 	os.MkdirAll(filepath.Join(r.MetaDir, "image"), 0o755)
 	os.WriteFile(filepath.Join(r.MetaDir, "image", "ROLE"), []byte("role=FOLLOWER\nname=fe_mine\n"), 0o644)
 	os.WriteFile(r.StateFile, []byte("10.0.0.2:9010\n"), 0o644)
-	if err := RegisterFE(context.Background(), r); err != nil {
+	if err := agent.RegisterFE(context.Background(), r); err != nil {
 		t.Fatal(err)
 	}
 	if drops := fake.StatementsMatching("DROP"); len(drops) != 0 {
@@ -133,21 +134,21 @@ func TestFEUnreachable(t *testing.T) {
 	fake.Close()
 	r := feRegistration(t, conn, "10.0.0.1", io.Discard)
 	r.Deadline = 300 * time.Millisecond
-	err := RegisterFE(context.Background(), r)
+	err := agent.RegisterFE(context.Background(), r)
 	if err == nil || !strings.Contains(err.Error(), "is not a member of the cluster and the cluster was not changed") ||
 		!strings.Contains(err.Error(), "the deadline") || !strings.Contains(err.Error(), "connection refused") {
 		t.Errorf("error %v, want one saying the FE did not answer by the deadline, and the state left", err)
 	}
 }
 
-func beConfig(t *testing.T, conn Connection, deadline time.Duration) BEConfig {
-	return BEConfig{FE: conn, Self: address(t, "10.0.1.5", 9050), Deadline: deadline, Pacing: Pacing{Poll: 10 * time.Millisecond, Log: NewLogger(io.Discard)}}
+func beConfig(t *testing.T, conn agent.Connection, deadline time.Duration) agent.BEConfig {
+	return agent.BEConfig{FE: conn, Self: address(t, "10.0.1.5", 9050), Deadline: deadline, Pacing: agent.Pacing{Poll: 10 * time.Millisecond, Log: agent.NewLogger(io.Discard)}}
 }
 
 func TestBERegisterTwiceKeepsOneEntry(t *testing.T) {
 	fake, conn := fastFE(t)
 	for range 2 {
-		if err := RegisterBE(context.Background(), beConfig(t, conn, time.Second)); err != nil {
+		if err := agent.RegisterBE(context.Background(), beConfig(t, conn, time.Second)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -159,7 +160,7 @@ func TestBERegisterTwiceKeepsOneEntry(t *testing.T) {
 func TestBERegisterWhenTheFEIsUnreachable(t *testing.T) {
 	fake, conn := fastFE(t)
 	fake.Close()
-	err := RegisterBE(context.Background(), beConfig(t, conn, 200*time.Millisecond))
+	err := agent.RegisterBE(context.Background(), beConfig(t, conn, 200*time.Millisecond))
 	if err == nil || !strings.Contains(err.Error(), "is not registered") || !strings.Contains(err.Error(), "the deadline") {
 		t.Errorf("error %v, want one saying the FE did not accept the BE by the deadline", err)
 	}
@@ -168,7 +169,7 @@ func TestBERegisterWhenTheFEIsUnreachable(t *testing.T) {
 func TestBERestartDoesNotDecommission(t *testing.T) {
 	fake, conn := fastFE(t)
 	fake.Backends = []fakefe.Backend{{ID: 1, Host: "10.0.1.5", HeartbeatPort: 9050, Alive: true, TabletNum: 500}}
-	err := DecommissionBE(context.Background(), beConfig(t, conn, time.Second), Departure{Reason: "a rolling update"})
+	err := agent.DecommissionBE(context.Background(), beConfig(t, conn, time.Second), agent.Departure{Reason: "a rolling update"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,8 +187,8 @@ func TestBEScaleDownDrainsAndLeaves(t *testing.T) {
 	}
 	var log bytes.Buffer
 	c := beConfig(t, conn, 5*time.Second)
-	c.Log = NewLogger(&log)
-	if err := DecommissionBE(context.Background(), c, Departure{Leaving: true, Reason: "a scale-down"}); err != nil {
+	c.Log = agent.NewLogger(&log)
+	if err := agent.DecommissionBE(context.Background(), c, agent.Departure{Leaving: true, Reason: "a scale-down"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, backends := fake.Snapshot(); len(backends) != 1 || backends[0].Host != "10.0.1.4" {
@@ -204,7 +205,7 @@ func TestBEDecommissionThatCannotFinish(t *testing.T) {
 	fake, conn := fastFE(t)
 	fake.Stuck = true
 	fake.Backends = []fakefe.Backend{{ID: 2, Host: "10.0.1.5", HeartbeatPort: 9050, Alive: true, TabletNum: 900}}
-	err := DecommissionBE(context.Background(), beConfig(t, conn, 300*time.Millisecond), Departure{Leaving: true, Reason: "a scale-down"})
+	err := agent.DecommissionBE(context.Background(), beConfig(t, conn, 300*time.Millisecond), agent.Departure{Leaving: true, Reason: "a scale-down"})
 	if err == nil || !strings.Contains(err.Error(), "still decommissioning with 900 tablets left") {
 		t.Errorf("error %v, want one that says the BE is still decommissioning with its tablets", err)
 	}
@@ -220,7 +221,7 @@ func TestBEDecommissionRefused(t *testing.T) {
 	fake, conn := fastFE(t)
 	fake.Backends = []fakefe.Backend{{ID: 2, Host: "10.0.1.5", HeartbeatPort: 9050, Alive: true, TabletNum: 900}}
 	fake.Inject(fakefe.Fault{Match: "DECOMMISSION", Times: 100, Message: "errCode = 2, detailMessage = After decommission, partition p of table d.t 's replication allocation { tag.location.default: 3 } > available backend num 2 on tag default, otherwise need to decrease the partition's replication num."})
-	err := DecommissionBE(context.Background(), beConfig(t, conn, time.Minute), Departure{Leaving: true, Reason: "a scale-down"})
+	err := agent.DecommissionBE(context.Background(), beConfig(t, conn, time.Minute), agent.Departure{Leaving: true, Reason: "a scale-down"})
 	if err == nil || !strings.Contains(err.Error(), "was not decommissioned") || !strings.Contains(err.Error(), `ALTER SYSTEM DECOMMISSION BACKEND "10.0.1.5:9050"`) {
 		t.Errorf("error %v, want one saying the BE was not decommissioned and how to do it", err)
 	}
@@ -234,7 +235,7 @@ func TestSlowFEIsBoundedByTheTimeout(t *testing.T) {
 	fake.Delay = 3 * time.Second
 	conn.Timeout = 100 * time.Millisecond
 	start := time.Now()
-	err := RegisterBE(context.Background(), beConfig(t, conn, 400*time.Millisecond))
+	err := agent.RegisterBE(context.Background(), beConfig(t, conn, 400*time.Millisecond))
 	if err == nil || !strings.Contains(err.Error(), "is not registered") {
 		t.Errorf("error %v, want one saying the BE is not registered", err)
 	}
