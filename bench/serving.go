@@ -136,7 +136,7 @@ func reviewBody(obj *unstructured.Unstructured, gvr schema.GroupVersionResource)
 }
 
 // fillNodePorts puts n Services holding one node port each into the index,
-// as policies/nodeports_bench_test.go does.
+// as policies/engine/nodeports_bench_test.go does.
 func fillNodePorts(o *ours, n int) {
 	for i := range n {
 		o.nodePorts.Set(nodePortService(i))

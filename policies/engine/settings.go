@@ -34,9 +34,9 @@ type mergedSettings struct {
 	own, merged *unstructured.Unstructured
 }
 
-func newWithSettings(source source.ObjectSource, namespace string, settings map[string]string) withSettings {
+func newWithSettings(objects source.ObjectSource, namespace string, settings map[string]string) withSettings {
 	defaults, err := builtin.DefaultSettings(namespace, settings)
-	return withSettings{ObjectSource: source, namespace: namespace, defaults: defaults, defaultsErr: err, last: &atomic.Pointer[mergedSettings]{}}
+	return withSettings{ObjectSource: objects, namespace: namespace, defaults: defaults, defaultsErr: err, last: &atomic.Pointer[mergedSettings]{}}
 }
 
 var configMapKind = schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}
