@@ -20,8 +20,7 @@ func WithRequestBudget(ctx context.Context) context.Context {
 	if memoOf(ctx) != nil {
 		return ctx
 	}
-	ctx = jsonpatch.WithMemo(compile.WithBudget(ctx))
-	return context.WithValue(ctx, memoKey{}, &requestMemo{})
+	return context.WithValue(compile.WithBudget(ctx), memoKey{}, &requestMemo{})
 }
 
 // requestMemo keeps what the policies of one request read from the cluster,
@@ -32,6 +31,9 @@ type requestMemo struct {
 	namespace     *corev1.Namespace
 	namespaceErr  error
 	params        map[paramsKey]paramsRead
+	// patches knows which objects come back unchanged from a JSON round
+	// trip, as the mutations' objects are checked.
+	patches jsonpatch.Memo
 }
 
 // paramsKey is one read of parameter objects.
@@ -52,4 +54,12 @@ type memoKey struct{}
 func memoOf(ctx context.Context) *requestMemo {
 	m, _ := ctx.Value(memoKey{}).(*requestMemo)
 	return m
+}
+
+// patchMemo is the request's memo of the JSON patches, nil when ctx has none.
+func patchMemo(ctx context.Context) *jsonpatch.Memo {
+	if m := memoOf(ctx); m != nil {
+		return &m.patches
+	}
+	return nil
 }

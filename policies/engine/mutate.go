@@ -204,7 +204,7 @@ func (e *Engine) patchOnce(ctx context.Context, c *compile.Compiled, gvr schema.
 		if jp, ok := patcher.(*jsonpatch.Patcher); ok {
 			// It says what it changed.
 			var ops []jsonpatch.Op
-			obj, ops, err = jp.PatchOps(ctx, request, celconfig.RuntimeCELCostBudget)
+			obj, ops, err = jp.PatchOps(ctx, request, celconfig.RuntimeCELCostBudget, patchMemo(ctx))
 			writtenByPatch = compile.OpsWrites(ops)
 		} else {
 			before := versioned.VersionedObject.Object()

@@ -71,13 +71,14 @@ func (op Op) json() ([]byte, error) {
 
 // Patch implements patch.Patcher.
 func (p *Patcher) Patch(ctx context.Context, r patch.Request, budget int64) (runtime.Object, error) {
-	obj, _, err := p.PatchOps(ctx, r, budget)
+	obj, _, err := p.PatchOps(ctx, r, budget, nil)
 	return obj, err
 }
 
 // PatchOps is Patch, and the operations it applied when the object changed
-// (none when it did not): the caller need not compare.
-func (p *Patcher) PatchOps(ctx context.Context, r patch.Request, budget int64) (runtime.Object, []Op, error) {
+// (none when it did not): the caller need not compare. memo, when not nil,
+// is the request's: what it learnt of the objects serves the next patch.
+func (p *Patcher) PatchOps(ctx context.Context, r patch.Request, budget int64, memo *Memo) (runtime.Object, []Op, error) {
 	admissionRequest := plugincel.CreateAdmissionRequest(
 		r.VersionedAttributes.Attributes,
 		metav1.GroupVersionResource(r.MatchedResource),
@@ -98,7 +99,7 @@ func (p *Patcher) PatchOps(ctx context.Context, r patch.Request, budget int64) (
 	}
 	before := r.VersionedAttributes.VersionedObject.Object()
 	if u, ok := before.(*unstructured.Unstructured); ok {
-		if out, ok := applyToMap(memoOf(ctx), u, ops); ok {
+		if out, ok := applyToMap(memo, u, ops); ok {
 			return out, appliedOps(out != before, ops), nil
 		}
 	}
@@ -285,7 +286,7 @@ func applyAsKubernetes(r patch.Request, ops []Op) (runtime.Object, error) {
 // result could differ from Kubernetes' way, which must then be taken. When
 // the patch changes nothing it returns u itself. memo, when there is one,
 // remembers which objects round-trip through JSON unchanged.
-func applyToMap(memo roundTripMemo, u *unstructured.Unstructured, ops []Op) (runtime.Object, bool) {
+func applyToMap(memo *Memo, u *unstructured.Unstructured, ops []Op) (runtime.Object, bool) {
 	// Kubernetes' way decodes into an object that must have a kind.
 	if u.GroupVersionKind().Kind == "" {
 		return nil, false
@@ -295,7 +296,7 @@ func applyToMap(memo roundTripMemo, u *unstructured.Unstructured, ops []Op) (run
 			return nil, false
 		}
 	}
-	if !memo.roundTrips(u) {
+	if !memo.roundTripsUnchanged(u) {
 		return nil, false
 	}
 	if len(ops) == 0 {
@@ -313,47 +314,40 @@ func applyToMap(memo roundTripMemo, u *unstructured.Unstructured, ops []Op) (run
 	}
 	out := &unstructured.Unstructured{Object: root}
 	// The values applyOp put in round-trip: it checked them.
-	memo.setRoundTrips(out)
+	memo.remember(out, true)
 	return out, true
 }
 
-// roundTripMemo remembers, for one request, which objects round-trip
-// through JSON unchanged, so each is walked once. The policies of a request
-// are evaluated one after the other, so it needs no lock.
-type roundTripMemo map[*unstructured.Unstructured]bool
-
-type memoKey struct{}
-
-// WithMemo gives ctx a memo of which objects round-trip through JSON, for
-// the patches of one request.
-func WithMemo(ctx context.Context) context.Context {
-	return context.WithValue(ctx, memoKey{}, roundTripMemo{})
+// Memo remembers, for one request, which objects round-trip through JSON
+// unchanged, so each is walked once. The zero Memo is ready to use, and a
+// nil one remembers nothing. The policies of a request are evaluated one
+// after the other, so it needs no lock.
+type Memo struct {
+	roundTrips map[*unstructured.Unstructured]bool
 }
 
-// memoOf is ctx's memo, nil when it has none.
-func memoOf(ctx context.Context) roundTripMemo {
-	m, _ := ctx.Value(memoKey{}).(roundTripMemo)
-	return m
-}
-
-// roundTrips tells whether u round-trips through JSON unchanged (see
-// RoundTrips), walking it once per request.
-func (m roundTripMemo) roundTrips(u *unstructured.Unstructured) bool {
+// roundTripsUnchanged tells whether u round-trips through JSON unchanged
+// (see RoundTrips), walking it once per request.
+func (m *Memo) roundTripsUnchanged(u *unstructured.Unstructured) bool {
 	if m == nil {
 		return RoundTrips(u.Object)
 	}
-	if ok, known := m[u]; known {
+	if ok, known := m.roundTrips[u]; known {
 		return ok
 	}
 	ok := RoundTrips(u.Object)
-	m[u] = ok
+	m.remember(u, ok)
 	return ok
 }
 
-func (m roundTripMemo) setRoundTrips(u *unstructured.Unstructured) {
-	if m != nil {
-		m[u] = true
+func (m *Memo) remember(u *unstructured.Unstructured, roundTrips bool) {
+	if m == nil {
+		return
 	}
+	if m.roundTrips == nil {
+		m.roundTrips = map[*unstructured.Unstructured]bool{}
+	}
+	m.roundTrips[u] = roundTrips
 }
 
 // jsonEqual is equality.Semantic.DeepEqual for values that round-trip
