@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -121,25 +122,22 @@ func createStats(ctx context.Context, kube kubernetes.Interface, template *appsv
 				count = n - perRound*(rounds-1)
 			}
 			progress("round %d/%d: %d StatefulSet creates, %s", round+1, rounds, count, way.name)
-			if way.on != nil {
-				if err := way.on(ctx); err != nil {
-					return fmt.Errorf("%s: %w", way.name, err)
+			var createErr error
+			err := way.run(ctx, func() {
+				for i := range count {
+					sts := template.DeepCopy()
+					sts.Namespace = way.namespace
+					sts.Name = fmt.Sprintf("fe-%d-%d", round, i)
+					start := time.Now()
+					if _, createErr = kube.AppsV1().StatefulSets(way.namespace).Create(ctx, sts, metav1.CreateOptions{}); createErr != nil {
+						createErr = fmt.Errorf("creating StatefulSet %s: %w", sts.Name, createErr)
+						return
+					}
+					way.latencies = append(way.latencies, time.Since(start))
 				}
-			}
-			for i := range count {
-				sts := template.DeepCopy()
-				sts.Namespace = way.namespace
-				sts.Name = fmt.Sprintf("fe-%d-%d", round, i)
-				start := time.Now()
-				if _, err := kube.AppsV1().StatefulSets(way.namespace).Create(ctx, sts, metav1.CreateOptions{}); err != nil {
-					return fmt.Errorf("%s: creating StatefulSet %s: %w", way.name, sts.Name, err)
-				}
-				way.latencies = append(way.latencies, time.Since(start))
-			}
-			if way.off != nil {
-				if err := way.off(ctx); err != nil {
-					return fmt.Errorf("%s: %w", way.name, err)
-				}
+			})
+			if err = cmp.Or(createErr, err); err != nil {
+				return fmt.Errorf("%s: %w", way.name, err)
 			}
 		}
 	}
@@ -187,7 +185,7 @@ const webhookConfigName = "doris-admission-bench"
 // ourWebhook puts our webhook in force and out: the two configurations
 // pointing at the in-process server, their rules set by webhook.Configurations
 // from the loaded policies, as serve does.
-func ourWebhook(o *ours, files *tlsFiles, kube kubernetes.Interface, template *appsv1.StatefulSet) (on, off func(context.Context) error) {
+func ourWebhook(o *ours, files *tlsFiles, inForce func(context.Context) (bool, error)) (on, off func(context.Context) error) {
 	c := o.mgr.GetClient()
 	exclude := []string{"kube-system", builtin.DefaultNamespace}
 	selector := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: corev1.LabelMetadataName, Operator: metav1.LabelSelectorOpNotIn, Values: exclude}}}
@@ -222,7 +220,7 @@ func ourWebhook(o *ours, files *tlsFiles, kube kubernetes.Interface, template *a
 		if err := sync.Sync(ctx); err != nil {
 			return err
 		}
-		return poll(ctx, time.Minute, func() (bool, error) { return mutatedByDoris(ctx, kube, template, webhookNamespace) })
+		return poll(ctx, time.Minute, func() (bool, error) { return inForce(ctx) })
 	}
 	off = func(ctx context.Context) error {
 		for _, obj := range []client.Object{
@@ -234,8 +232,8 @@ func ourWebhook(o *ours, files *tlsFiles, kube kubernetes.Interface, template *a
 			}
 		}
 		return poll(ctx, time.Minute, func() (bool, error) {
-			mutated, err := mutatedByDoris(ctx, kube, template, webhookNamespace)
-			return !mutated, err
+			in, err := inForce(ctx)
+			return !in, err
 		})
 	}
 	return on, off
@@ -270,7 +268,7 @@ func nativePolicies() (objects []runtime.Object, exported []string, unavailable 
 }
 
 // nativeWay puts the exported native policies in force and out.
-func nativeWay(o *ours, kube kubernetes.Interface, template *appsv1.StatefulSet, objects []runtime.Object) (on, off func(context.Context) error) {
+func nativeWay(o *ours, objects []runtime.Object, inForce func(context.Context) (bool, error)) (on, off func(context.Context) error) {
 	c := o.mgr.GetClient()
 	toClient := func() ([]client.Object, error) {
 		var out []client.Object
@@ -293,7 +291,7 @@ func nativeWay(o *ours, kube kubernetes.Interface, template *appsv1.StatefulSet,
 				return fmt.Errorf("creating %s %s: %w", obj.GetObjectKind().GroupVersionKind().Kind, obj.GetName(), err)
 			}
 		}
-		return poll(ctx, time.Minute, func() (bool, error) { return mutatedByDoris(ctx, kube, template, nativeNamespace) })
+		return poll(ctx, time.Minute, func() (bool, error) { return inForce(ctx) })
 	}
 	off = func(ctx context.Context) error {
 		objs, err := toClient()
@@ -306,8 +304,8 @@ func nativeWay(o *ours, kube kubernetes.Interface, template *appsv1.StatefulSet,
 			}
 		}
 		return poll(ctx, time.Minute, func() (bool, error) {
-			mutated, err := mutatedByDoris(ctx, kube, template, nativeNamespace)
-			return !mutated, err
+			in, err := inForce(ctx)
+			return !in, err
 		})
 	}
 	return on, off

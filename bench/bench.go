@@ -1,10 +1,12 @@
 // Package bench measures doris-admission against baselines run side by side
 // in the same process: its webhook server against a null controller-runtime
 // webhook under vegeta's load, StatefulSet creates through the real
-// kube-apiserver with no webhooks, with ours and with native policies, the
+// kube-apiserver with no webhooks, with ours and with native policies, Pod
+// creates from many clients under the Pod Security Standards the same three
+// ways, the
 // heap the engine and its node port index take, and the audit's evaluation
 // of existing objects against admitting them. Run prints one table;
-// `make bench` runs it (bench/cmd/bench) with the CEL benchmarks of policies/.
+// `make bench` runs it (bench/cmd/bench) with the CEL benchmarks of policies/engine.
 package bench
 
 import (
@@ -50,6 +52,12 @@ type Options struct {
 	// CreateRounds rounds that alternate the ways.
 	Creates, CreateRounds int
 
+	// PodCreates is how many Pods each way of admitting creates at each
+	// number of PodClients (concurrent clients), in PodRounds rounds that
+	// alternate the ways.
+	PodCreates, PodRounds int
+	PodClients            []int
+
 	// MemoryPolicies and MemoryServices size the memory measure.
 	MemoryPolicies, MemoryServices int
 	// AuditObjects is how many existing objects the audit measure scans.
@@ -66,6 +74,7 @@ func DefaultOptions() Options {
 		Rate: 1000, RateDuration: 3 * time.Second, MaxDuration: 1500 * time.Millisecond, Workers: 8, Rounds: 5,
 		Services: 10000,
 		Creates:  500, CreateRounds: 2,
+		PodCreates: 3000, PodRounds: 2, PodClients: []int{50, 200, 500},
 		MemoryPolicies: 200, MemoryServices: 10000,
 		AuditObjects: 5000,
 	}
@@ -100,6 +109,9 @@ func Run(ctx context.Context, opts Options) (*Table, error) {
 	}
 	if err := r.measureCreates(ctx); err != nil {
 		return nil, fmt.Errorf("StatefulSet creates: %w", err)
+	}
+	if err := r.measurePodSecurity(ctx); err != nil {
+		return nil, fmt.Errorf("Pod creates under the Pod Security Standards: %w", err)
 	}
 	// Last: the Services it creates reach our in-process server's index too.
 	r.progress("memory: doris-admission serve with %d Services and %d policies in the cluster", opts.MemoryServices, opts.MemoryPolicies)
@@ -229,7 +241,9 @@ func (r *run) measureCreates(ctx context.Context) error {
 	}
 	plain := &admitting{name: "no admission webhooks", namespace: plainNamespace}
 	ourWay := &admitting{name: "doris-admission webhook", namespace: webhookNamespace}
-	ourWay.on, ourWay.off = ourWebhook(r.ours, r.files, r.kube, template)
+	ourWay.on, ourWay.off = ourWebhook(r.ours, r.files, func(ctx context.Context) (bool, error) {
+		return mutatedByDoris(ctx, r.kube, template, webhookNamespace)
+	})
 	native := &admitting{name: "native MutatingAdmissionPolicy", namespace: nativeNamespace}
 	objects, exported, unavailable, notes, err := nativePolicies()
 	if err != nil {
@@ -237,7 +251,9 @@ func (r *run) measureCreates(ctx context.Context) error {
 	}
 	native.unavailable = unavailable
 	if unavailable == "" {
-		native.on, native.off = nativeWay(r.ours, r.kube, template, objects)
+		native.on, native.off = nativeWay(r.ours, objects, func(ctx context.Context) (bool, error) {
+			return mutatedByDoris(ctx, r.kube, template, nativeNamespace)
+		})
 		r.table.Notes = append(r.table.Notes, fmt.Sprintf("(iii) applies the native policies `policy export --builtin` makes of %s; the others are not exported:", strings.Join(exported, ", ")))
 	}
 	r.table.Notes = append(r.table.Notes, notes...)

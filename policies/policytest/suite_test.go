@@ -33,15 +33,18 @@ func TestBuiltinSuites(t *testing.T) {
 	}
 }
 
-// TestExampleSuites runs the suites of the example policies.
+// TestExampleSuites runs the suites of the example policies: deploy/examples'
+// own and the Pod Security Standards'.
 func TestExampleSuites(t *testing.T) {
-	results := run(t, "../../deploy/examples/policy-tests")
-	if len(results) == 0 {
-		t.Fatal("no cases found")
-	}
-	for _, r := range results {
-		if !r.Passed() {
-			t.Errorf("%s: %s:\n%s", r.Suite, r.Case, strings.Join(r.Failures, "\n"))
+	for _, path := range []string{"../../deploy/examples/policy-tests", "../../deploy/examples/pod-security-tests"} {
+		results := run(t, path)
+		if len(results) == 0 {
+			t.Fatalf("no cases found in %s", path)
+		}
+		for _, r := range results {
+			if !r.Passed() {
+				t.Errorf("%s: %s:\n%s", r.Suite, r.Case, strings.Join(r.Failures, "\n"))
+			}
 		}
 	}
 }

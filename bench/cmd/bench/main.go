@@ -24,6 +24,13 @@ func main() {
 	flag.IntVar(&opts.Services, "services", opts.Services, "Services in the node port index")
 	flag.IntVar(&opts.Creates, "creates", opts.Creates, "StatefulSet creates per way of admitting")
 	flag.IntVar(&opts.CreateRounds, "create-rounds", opts.CreateRounds, "rounds of creates, alternating the ways of admitting")
+	flag.IntVar(&opts.PodCreates, "pod-creates", opts.PodCreates, "Pod creates per way of admitting at each number of clients")
+	flag.IntVar(&opts.PodRounds, "pod-rounds", opts.PodRounds, "rounds of Pod creates, alternating the ways of admitting")
+	flag.Func("pod-clients", fmt.Sprintf("numbers of concurrent clients of the Pod creates, comma-separated (default %v)", opts.PodClients), func(s string) error {
+		clients, err := bench.ParseClients(s)
+		opts.PodClients = clients
+		return err
+	})
 	flag.IntVar(&opts.MemoryPolicies, "memory-policies", opts.MemoryPolicies, "policies loaded for the memory measure")
 	flag.IntVar(&opts.MemoryServices, "memory-services", opts.MemoryServices, "Services indexed for the memory measure")
 	flag.IntVar(&opts.AuditObjects, "audit-objects", opts.AuditObjects, "existing objects the audit measure scans")
