@@ -111,7 +111,7 @@ func Run(ctx context.Context, opts Options) (*Table, error) {
 		return nil, fmt.Errorf("StatefulSet creates: %w", err)
 	}
 	if err := r.measurePodSecurity(ctx); err != nil {
-		return nil, fmt.Errorf("Pod creates under the Pod Security Standards: %w", err)
+		return nil, fmt.Errorf("pod creates under the Pod Security Standards: %w", err)
 	}
 	// Last: the Services it creates reach our in-process server's index too.
 	r.progress("memory: doris-admission serve with %d Services and %d policies in the cluster", opts.MemoryServices, opts.MemoryPolicies)
