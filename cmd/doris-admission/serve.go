@@ -253,7 +253,14 @@ func newManager(opts serveOptions, cacheErrors *source.CacheErrors) (ctrl.Manage
 		Metrics:                 metricsserver.Options{BindAddress: opts.metricsAddress},
 		HealthProbeBindAddress:  opts.probeAddress,
 		GracefulShutdownTimeout: &opts.shutdownTimeout,
-		Cache:                   cache.Options{DefaultWatchErrorHandler: cacheErrors.Handle},
+		Cache: cache.Options{
+			DefaultWatchErrorHandler: cacheErrors.Handle,
+			// No policy, lookup or report reads who last changed which field of
+			// an object, and managedFields are a large part of a cached one
+			// (BENCHMARKS.md, round two). A write of a cached object leaves
+			// them as they are: the API server keeps them when a request has none.
+			DefaultTransform: cache.TransformStripManagedFields(),
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("setting up the server: %w", err)
