@@ -164,6 +164,11 @@ func (c *Compiled) compileMutating(p *v1alpha1.MutatingPolicy, envSet *environme
 			c.Patchers = append(c.Patchers, patch.NewApplyConfigurationPatcher(evaluator))
 		}
 	}
+	// From here on only the composition state is used (CreateContext, once
+	// per evaluation). The compilers hold an environment for every
+	// combination of optional variables, most of which no program of this
+	// policy uses: let them go.
+	compiler.Compiler, compiler.ConditionCompiler, compiler.MutatingCompiler = nil, nil, nil
 }
 
 // breaks records that the policy's CEL environment did not build: a load
