@@ -109,8 +109,10 @@ fuzz:
 
 ## bench: doris-admission against baselines measured side by side in one run (webhook serving
 ## against a null webhook, StatefulSet creates through kube-apiserver without webhooks, with ours
-## and with the exported native policies, memory, the audit's scan), printed as one table; then the CEL benchmarks
-## of the built-in policies. About 4 minutes; BENCHMARKS.md says how to read it. Not part of make test.
+## and with the exported native policies, Pod creates from 50, 200 and 500 clients under the Pod
+## Security Standards the same three ways, memory, the audit's scan), printed as one table; then
+## the CEL benchmarks of the built-in policies. About 6 minutes; BENCHMARKS.md says how to read
+## it. Not part of make test.
 .PHONY: bench
 bench:
 	assets=$$(bash test/controlplane/build.sh) && \

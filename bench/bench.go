@@ -67,7 +67,7 @@ type Options struct {
 	Progress io.Writer
 }
 
-// DefaultOptions are the sizes `make bench` runs with: about three minutes
+// DefaultOptions are the sizes `make bench` runs with: about six minutes
 // on 2 cores.
 func DefaultOptions() Options {
 	return Options{
