@@ -284,18 +284,19 @@ func servingRows(s scenario, ours, null *servingStats, opts Options) []Row {
 	}}
 }
 
+// quantile is the q-quantile of latencies, by nearest rank; 0 for none.
+func quantile(latencies []time.Duration, q float64) time.Duration {
+	if len(latencies) == 0 {
+		return 0
+	}
+	sorted := slices.Sorted(slices.Values(latencies))
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
 // median and p99 of latencies.
 func quantiles(latencies []time.Duration) (median, p99 time.Duration) {
-	if len(latencies) == 0 {
-		return 0, 0
-	}
-	sorted := slices.Clone(latencies)
-	slices.Sort(sorted)
-	at := func(q float64) time.Duration {
-		i := int(math.Ceil(q*float64(len(sorted)))) - 1
-		return sorted[max(0, min(i, len(sorted)-1))]
-	}
-	return at(0.5), at(0.99)
+	return quantile(latencies, 0.5), quantile(latencies, 0.99)
 }
 
 // createRows are the rows of the StatefulSet creates.

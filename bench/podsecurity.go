@@ -104,22 +104,13 @@ type podLoad struct {
 	firstErr error
 }
 
-func (l *podLoad) quantile(q float64) time.Duration {
-	sorted := slices.Clone(l.latencies)
-	slices.Sort(sorted)
-	if len(sorted) == 0 {
-		return 0
-	}
-	return sorted[min(len(sorted)-1, int(q*float64(len(sorted))))]
-}
-
 func (l *podLoad) throughput() float64 {
 	return float64(len(l.latencies)) / l.elapsed.Seconds()
 }
 
 // String is the load's quantiles and throughput, and its failures.
 func (l *podLoad) String() string {
-	s := fmt.Sprintf("p50 %s, p95 %s, p99 %s; %.0f creates/s", ms(l.quantile(0.50)), ms(l.quantile(0.95)), ms(l.quantile(0.99)), l.throughput())
+	s := fmt.Sprintf("p50 %s, p95 %s, p99 %s; %.0f creates/s", ms(quantile(l.latencies, 0.50)), ms(quantile(l.latencies, 0.95)), ms(quantile(l.latencies, 0.99)), l.throughput())
 	if l.failed > 0 {
 		s += fmt.Sprintf("; %d failed (first: %v)", l.failed, l.firstErr)
 	}
@@ -200,9 +191,9 @@ func (r *run) measurePodSecurity(ctx context.Context) error {
 		return err
 	}
 	ways := []*podWay{
-		{admitting: admitting{name: "no policies", namespace: podsPlainNamespace}},
-		{admitting: admitting{name: "doris-admission webhook", namespace: podsWebhookNamespace}},
-		{admitting: admitting{name: "native ValidatingAdmissionPolicy", namespace: podsNativeNamespace}},
+		{admitting: admitting{name: "no policies", namespace: podsPlainNamespace}, loads: map[int]*podLoad{}},
+		{admitting: admitting{name: "doris-admission webhook", namespace: podsWebhookNamespace}, loads: map[int]*podLoad{}},
+		{admitting: admitting{name: "native ValidatingAdmissionPolicy", namespace: podsNativeNamespace}, loads: map[int]*podLoad{}},
 	}
 	ways[1].on, ways[1].off = ourWebhook(r.ours, r.files, func(ctx context.Context) (bool, error) {
 		return podsDenied(ctx, r.kube, podsWebhookNamespace)
@@ -213,9 +204,6 @@ func (r *run) measurePodSecurity(ctx context.Context) error {
 	o := r.opts
 	for _, clients := range o.PodClients {
 		for _, way := range ways {
-			if way.loads == nil {
-				way.loads = map[int]*podLoad{}
-			}
 			way.loads[clients] = &podLoad{}
 		}
 		perRound := max(1, o.PodCreates/o.PodRounds)
@@ -282,7 +270,7 @@ func podSecurityRows(clients, count int, plain, ours, native *podLoad) []Row {
 	scenario := func(way string) string { return fmt.Sprintf("Pod creates, %d clients: %s", clients, way) }
 	measure := "create latency, throughput"
 	id := fmt.Sprintf("pods/%d/", clients)
-	p99 := func(l *podLoad) float64 { return float64(l.quantile(0.99)) }
+	p99 := func(l *podLoad) float64 { return float64(quantile(l.latencies, 0.99)) }
 	return []Row{{
 		ID: id + "none", Section: "Pod Security Standards", Scenario: scenario("(i) no policies"),
 		Measure: measure, Ours: plain.String(), Baseline: "(the baseline of the rows below)",
@@ -296,7 +284,7 @@ func podSecurityRows(clients, count int, plain, ours, native *podLoad) []Row {
 		Ratio: ratio(p99(native)/p99(plain)) + " p99 of (i)",
 	}, {
 		ID: id + "vs-native", Section: "Pod Security Standards", Scenario: scenario("(ii) against (iii)"),
-		Measure: "create latency p99", Ours: ms(ours.quantile(0.99)), Baseline: ms(native.quantile(0.99)) + " (iii)",
+		Measure: "create latency p99", Ours: ms(quantile(ours.latencies, 0.99)), Baseline: ms(quantile(native.latencies, 0.99)) + " (iii)",
 		Ratio: ratio(p99(ours) / p99(native)), Target: "p99 <= 1.1x (iii)", Met: met(p99(ours) <= 1.1*p99(native) && ours.failed == 0),
 	}}
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -220,10 +219,7 @@ func (s *servingStats) p(q float64) time.Duration {
 		if len(latencies) == 0 {
 			continue
 		}
-		sorted := slices.Clone(latencies)
-		slices.Sort(sorted)
-		i := int(math.Ceil(q*float64(len(sorted)))) - 1
-		perRound = append(perRound, float64(sorted[max(0, min(i, len(sorted)-1))]))
+		perRound = append(perRound, float64(quantile(latencies, q)))
 	}
 	return time.Duration(median(perRound))
 }

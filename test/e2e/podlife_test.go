@@ -189,9 +189,13 @@ func podIP(t *testing.T, ns, pod string) string {
 
 func waitReady(t *testing.T, ns, pod string) {
 	t.Helper()
-	if out, err := suite.kubectl("wait", "-n", ns, "pod/"+pod, "--for=condition=Ready", "--timeout=240s"); err != nil {
-		describe, _ := suite.kubectl("describe", "-n", ns, "pod/"+pod)
-		logs, _ := suite.kubectl("logs", "-n", ns, pod, "--all-containers")
-		t.Fatalf("pod %s is not Ready: %v\n%s\n%s\n%s", pod, err, out, describe, logs)
+	// A StatefulSet's controller creates its pods after the apply returns,
+	// and kubectl wait --for=condition fails at once on a pod not there yet.
+	for _, condition := range []string{"--for=create", "--for=condition=Ready"} {
+		if out, err := suite.kubectl("wait", "-n", ns, "pod/"+pod, condition, "--timeout=240s"); err != nil {
+			describe, _ := suite.kubectl("describe", "-n", ns, "pod/"+pod)
+			logs, _ := suite.kubectl("logs", "-n", ns, pod, "--all-containers")
+			t.Fatalf("pod %s is not Ready: %v\n%s\n%s\n%s", pod, err, out, describe, logs)
+		}
 	}
 }
