@@ -58,6 +58,23 @@ const (
 	nativeNamespace  = "bench-native"
 )
 
+// emptyNamespaces deletes the StatefulSets and Pods a section created, so
+// the sections after it see the cluster their rows name: the server memory
+// measure, above all, would otherwise cache thousands of StatefulSets its
+// row does not count.
+func emptyNamespaces(ctx context.Context, kube kubernetes.Interface, namespaces ...string) error {
+	var errs []error
+	for _, ns := range namespaces {
+		errs = append(errs,
+			kube.AppsV1().StatefulSets(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}),
+			kube.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}, metav1.ListOptions{}))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("deleting what the section created: %w", err)
+	}
+	return nil
+}
+
 // createNamespaces creates the namespaces and waits until our server's cache has them.
 func createNamespaces(ctx context.Context, kube kubernetes.Interface, o *ours, names ...string) error {
 	for _, name := range names {

@@ -45,7 +45,8 @@ type Options struct {
 	// Services is how many Services the node port index holds.
 	Services int
 	// ProfileDir, when set, gets a CPU profile of each of our
-	// maximum-throughput runs of the first round (cpu-<scenario>.pprof).
+	// maximum-throughput runs of the first round (cpu-<scenario>.pprof) and
+	// the heap profile of the server memory measure (heap-serve.pprof).
 	ProfileDir string
 
 	// Creates is how many StatefulSets each way of admitting creates, in
@@ -115,7 +116,7 @@ func Run(ctx context.Context, opts Options) (*Table, error) {
 	}
 	// Last: the Services it creates reach our in-process server's index too.
 	r.progress("memory: doris-admission serve with %d Services and %d policies in the cluster", opts.MemoryServices, opts.MemoryPolicies)
-	server, err := measureServer(ctx, r.root, r.cfg, r.files, opts.MemoryServices, opts.MemoryPolicies)
+	server, err := measureServer(ctx, r.root, r.cfg, r.files, opts.MemoryServices, opts.MemoryPolicies, opts.ProfileDir)
 	if err != nil {
 		return nil, fmt.Errorf("server memory: %w", err)
 	}
@@ -261,7 +262,7 @@ func (r *run) measureCreates(ctx context.Context) error {
 		return err
 	}
 	r.table.Rows = append(r.table.Rows, createRows(plain, ourWay, native, r.opts.Creates)...)
-	return nil
+	return emptyNamespaces(ctx, r.kube, plainNamespace, webhookNamespace, nativeNamespace)
 }
 
 // servingRows are the p99 and throughput rows of one scenario.

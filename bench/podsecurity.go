@@ -219,7 +219,7 @@ func (r *run) measurePodSecurity(ctx context.Context) error {
 		}
 		r.table.Rows = append(r.table.Rows, podSecurityRows(clients, len(pss), ways[0].loads[clients], ways[1].loads[clients], ways[2].loads[clients])...)
 	}
-	return nil
+	return emptyNamespaces(ctx, r.kube, podsPlainNamespace, podsWebhookNamespace, podsNativeNamespace)
 }
 
 // run puts the way in force, runs creates, and takes it out again.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -48,9 +49,10 @@ const rssNamespace = "bench-rss"
 // that make n policies with the built-in ones (renamed copies, as the memory
 // measure makes them), then runs the doris-admission binary built from root
 // against the cluster and reads its memory once it is ready and every policy
-// reports Ready. The audit scan is off: its results add about 2 KB per object
-// (go test ./audit -bench Scan5000).
-func measureServer(ctx context.Context, root string, cfg *rest.Config, files *tlsFiles, services, n int) (*serverMemory, error) {
+// reports Ready, and writes its heap profile to profileDir when set. The
+// audit scan is off: its results add about 2 KB per object (go test ./audit
+// -bench Scan5000).
+func measureServer(ctx context.Context, root string, cfg *rest.Config, files *tlsFiles, services, n int, profileDir string) (*serverMemory, error) {
 	dir, err := os.MkdirTemp("", "doris-admission-bench-server-")
 	if err != nil {
 		return nil, err
@@ -88,7 +90,10 @@ func measureServer(ctx context.Context, root string, cfg *rest.Config, files *tl
 	if m.heap, err = heapInUse("http://" + server.MetricsAddr + "/metrics"); err != nil {
 		return nil, failed(err)
 	}
-	return m, nil
+	if profileDir != "" {
+		err = download("http://"+server.MetricsAddr+"/debug/pprof/heap?gc=1", filepath.Join(profileDir, "heap-serve.pprof"))
+	}
+	return m, err
 }
 
 // startServer runs bin serve against cfg's cluster, writing its kubeconfig
@@ -104,7 +109,7 @@ func startServer(ctx context.Context, bin, dir string, cfg *rest.Config, files *
 	}
 	server, err := harness.StartServer(bin, filepath.Join(dir, "server.log"), nil,
 		"--kubeconfig", kubeconfig, "--cert-dir", files.dir, "--host", "127.0.0.1", "--port", strconv.Itoa(port),
-		"--webhook-configuration=", "--audit=false", "--shutdown-delay=0s")
+		"--webhook-configuration=", "--audit=false", "--shutdown-delay=0s", "--profiling")
 	if err != nil {
 		return nil, err
 	}
@@ -238,4 +243,22 @@ func heapInUse(url string) (uint64, error) {
 		}
 	}
 	return 0, fmt.Errorf("%s has no go_memstats_heap_alloc_bytes", url)
+}
+
+// download writes what a GET of url answers to path.
+func download(url, path string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, resp.Body)
+	return errors.Join(err, f.Close())
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"sync/atomic"
 	"time"
@@ -53,6 +54,7 @@ type serveOptions struct {
 	kubeconfig        string
 	agentImage        string
 	metricsAddress    string
+	profiling         bool
 	probeAddress      string
 	shutdownTimeout   time.Duration
 	shutdownDelay     time.Duration
@@ -85,6 +87,7 @@ SIGTERM: requests in flight are answered before it exits.`,
 	flags.StringVar(&opts.webhook.ClientCA, "client-ca", "", "PEM file with the CA that signs the API server's client certificate: a request must come with a certificate it signed (read at start)")
 	flags.IntVar(&opts.webhook.Port, "port", 9443, "port the webhook listens on")
 	flags.StringVar(&opts.metricsAddress, "metrics-bind-address", ":8080", "address serving Prometheus /metrics; \"0\" turns it off")
+	flags.BoolVar(&opts.profiling, "profiling", false, "also serve Go's runtime profiles (heap, CPU, goroutines) at /debug/pprof/ on the metrics address, for `go tool pprof`")
 	flags.StringVar(&opts.probeAddress, "health-probe-bind-address", ":8081", "address serving /healthz and /readyz")
 	flags.DurationVar(&opts.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to wait for requests in flight on SIGTERM")
 	flags.DurationVar(&opts.shutdownDelay, "shutdown-delay", 5*time.Second, "on SIGTERM, how long to go on answering, not ready, before stopping: the time the Service's endpoints take to drop this pod")
@@ -250,7 +253,7 @@ func newManager(opts serveOptions, cacheErrors *source.CacheErrors) (ctrl.Manage
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
-		Metrics:                 metricsserver.Options{BindAddress: opts.metricsAddress},
+		Metrics:                 metricsserver.Options{BindAddress: opts.metricsAddress, ExtraHandlers: profilingHandlers(opts.profiling)},
 		HealthProbeBindAddress:  opts.probeAddress,
 		GracefulShutdownTimeout: &opts.shutdownTimeout,
 		Cache: cache.Options{
@@ -266,6 +269,21 @@ func newManager(opts serveOptions, cacheErrors *source.CacheErrors) (ctrl.Manage
 		return nil, fmt.Errorf("setting up the server: %w", err)
 	}
 	return mgr, nil
+}
+
+// profilingHandlers are net/http/pprof's handlers under /debug/pprof/ when
+// on, for the metrics server.
+func profilingHandlers(on bool) map[string]http.Handler {
+	if !on {
+		return nil
+	}
+	return map[string]http.Handler{
+		"/debug/pprof/":        http.HandlerFunc(pprof.Index),
+		"/debug/pprof/cmdline": http.HandlerFunc(pprof.Cmdline),
+		"/debug/pprof/profile": http.HandlerFunc(pprof.Profile),
+		"/debug/pprof/symbol":  http.HandlerFunc(pprof.Symbol),
+		"/debug/pprof/trace":   http.HandlerFunc(pprof.Trace),
+	}
 }
 
 // afterDrainDelay returns a context that ends delay after signalled does, and

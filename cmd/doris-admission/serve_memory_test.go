@@ -2,8 +2,11 @@ package main
 
 import (
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"runtime/debug"
+	"strings"
 	"testing"
 )
 
@@ -33,5 +36,22 @@ func TestLimitMemory(t *testing.T) {
 	debug.SetMemoryLimit(300 << 20) // what the runtime read from GOMEMLIMIT at start
 	if limit, err := limitMemory(provider); err != nil || limit != 300<<20 {
 		t.Errorf("with GOMEMLIMIT=300MiB the limit is %d (%v), want GOMEMLIMIT's", limit, err)
+	}
+}
+
+// TestProfiling: --profiling serves the heap profile on the metrics server,
+// and without it there is nothing at /debug/pprof/.
+func TestProfiling(t *testing.T) {
+	if handlers := profilingHandlers(false); handlers != nil {
+		t.Errorf("without --profiling the metrics server gets %d profiling handlers, want none", len(handlers))
+	}
+	mux := http.NewServeMux()
+	for path, h := range profilingHandlers(true) {
+		mux.Handle(path, h)
+	}
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/debug/pprof/heap?debug=1", nil))
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "heap profile") {
+		t.Errorf("GET /debug/pprof/heap answered %d:\n%.200s", rec.Code, rec.Body.String())
 	}
 }

@@ -19,29 +19,37 @@ import (
 // request gets it, so many policies cannot add up to a stall.
 const RequestCostBudget = celconfig.RuntimeCELCostBudget
 
-// requestBudget is the CEL cost left for one request.
-type requestBudget struct {
-	left atomic.Int64
+// requestState is what the evaluations of one request share: the CEL cost
+// left, and the answers of the match conditions policies share.
+type requestState struct {
+	left    atomic.Int64
+	answers sharedAnswers
 }
 
-type budgetKey struct{}
+type requestKey struct{}
 
-// WithBudget gives ctx a full request budget unless it has one; every
-// evaluation under ctx shares it.
-func WithBudget(ctx context.Context) context.Context {
-	if ctx.Value(budgetKey{}) != nil {
+// WithRequest gives ctx a full request budget and no shared answers yet,
+// unless it has them; every evaluation under ctx shares them.
+func WithRequest(ctx context.Context) context.Context {
+	if ctx.Value(requestKey{}) != nil {
 		return ctx
 	}
-	b := &requestBudget{}
-	b.left.Store(RequestCostBudget)
-	return context.WithValue(ctx, budgetKey{}, b)
+	r := &requestState{}
+	r.left.Store(RequestCostBudget)
+	return context.WithValue(ctx, requestKey{}, r)
+}
+
+// requestOf is ctx's request state, nil when it has none.
+func requestOf(ctx context.Context) *requestState {
+	r, _ := ctx.Value(requestKey{}).(*requestState)
+	return r
 }
 
 // grant gives an evaluation that asks for budget what the request has left of
 // it, and returns a function that books what the evaluation spent and
 // translates its result back into the budget it asked for.
 func grant(ctx context.Context, budget int64) (int64, func(remaining int64, err error) (int64, error)) {
-	b, _ := ctx.Value(budgetKey{}).(*requestBudget)
+	b := requestOf(ctx)
 	if b == nil {
 		return budget, func(remaining int64, err error) (int64, error) { return remaining, err }
 	}
@@ -93,7 +101,7 @@ func (m budgetedMutation) ForInput(ctx context.Context, attr *admission.Versione
 // BudgetLeft is the CEL cost ctx's request budget has left, or
 // RequestCostBudget when ctx has none.
 func BudgetLeft(ctx context.Context) int64 {
-	b, _ := ctx.Value(budgetKey{}).(*requestBudget)
+	b := requestOf(ctx)
 	if b == nil {
 		return RequestCostBudget
 	}

@@ -196,18 +196,6 @@ func checkPatchTypes(mutations []admissionregistrationv1.Mutation) []ExpressionE
 	return problems
 }
 
-// compileConditions compiles matchConditions, or returns nil when there are none.
-func compileConditions(compiler *plugincel.CompositedCompiler, conditions []admissionregistrationv1.MatchCondition, failure *admissionregistrationv1.FailurePolicyType, name string, opts plugincel.OptionalVariableDeclarations) matchconditions.Matcher {
-	if len(conditions) == 0 {
-		return nil
-	}
-	accessors := make([]plugincel.ExpressionAccessor, len(conditions))
-	for i := range conditions {
-		accessors[i] = (*matchconditions.MatchCondition)(&conditions[i])
-	}
-	return matchconditions.NewMatcher(budgetedCondition{compiler.CompileCondition(accessors, opts, environment.StoredExpressions)}, failure, "policy", "validate", name)
-}
-
 func variableAccessors(variables []admissionregistrationv1.Variable) []plugincel.NamedExpressionAccessor {
 	out := make([]plugincel.NamedExpressionAccessor, len(variables))
 	for i, v := range variables {

@@ -20,7 +20,7 @@ func WithRequestBudget(ctx context.Context) context.Context {
 	if memoOf(ctx) != nil {
 		return ctx
 	}
-	return context.WithValue(compile.WithBudget(ctx), memoKey{}, &requestMemo{})
+	return context.WithValue(compile.WithRequest(ctx), memoKey{}, &requestMemo{})
 }
 
 // requestMemo keeps what the policies of one request read from the cluster,

@@ -34,7 +34,7 @@ func main() {
 	flag.IntVar(&opts.MemoryPolicies, "memory-policies", opts.MemoryPolicies, "policies loaded for the memory measure")
 	flag.IntVar(&opts.MemoryServices, "memory-services", opts.MemoryServices, "Services indexed for the memory measure")
 	flag.IntVar(&opts.AuditObjects, "audit-objects", opts.AuditObjects, "existing objects the audit measure scans")
-	flag.StringVar(&opts.ProfileDir, "cpuprofile-dir", "", "write a CPU profile of each of doris-admission's maximum-throughput runs here")
+	flag.StringVar(&opts.ProfileDir, "profile-dir", "", "write here a CPU profile of each of doris-admission's maximum-throughput runs and the heap profile of doris-admission serve")
 	flag.Parse()
 	opts.Progress = os.Stderr
 
