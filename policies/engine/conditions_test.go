@@ -124,3 +124,31 @@ spec:
 		t.Errorf("second's condition was answered for the object before first labelled it: %v", res.Object.GetAnnotations())
 	}
 }
+
+// TestVariablesOncePerPolicy: the validations of one policy share one
+// activation, so a variable they all read is evaluated once, not once per
+// validation.
+func TestVariablesOncePerPolicy(t *testing.T) {
+	policy := func(validations int) string {
+		text := `
+apiVersion: policies.doris-admission.io/v1alpha1
+kind: ValidatingPolicy
+metadata: {name: reads-a-variable}
+spec:
+  matchConstraints:
+    resourceRules: [{apiGroups: [apps], apiVersions: [v1], operations: [CREATE], resources: [deployments]}]
+  variables:
+    - name: costly
+      expression: ` + fmt.Sprintf("%q", costlyCondition) + `
+  validations:
+`
+		for range validations {
+			text += "    - expression: variables.costly\n"
+		}
+		return text
+	}
+	one, ten := spentOn(t, policy(1)), spentOn(t, policy(10))
+	if one < 10000 || ten > one+one/10 {
+		t.Errorf("a variable read by 1 validation cost %d, by 10 validations %d: want it evaluated once", one, ten)
+	}
+}
