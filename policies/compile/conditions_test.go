@@ -13,11 +13,11 @@ func TestSharesAnswers(t *testing.T) {
 	for expression, want := range map[string]bool{
 		"dorisRole(object) != ''": true,
 		"object.metadata.?annotations[?'doris.apache.org/inject'].orValue('') != 'false'": true,
-		"request.operation == 'CREATE' && oldObject == null":                               true,
-		"params.data.enabled == 'true'":                                                    false,
-		"variables.role == 'fe'":                                                           false,
-		"has(variables.role)":                                                              false,
-		"object.spec.containers.all(params, params.name != '')":                            false,
+		"request.operation == 'CREATE' && oldObject == null":                              true,
+		"params.data.enabled == 'true'":                                                   false,
+		"variables.role == 'fe'":                                                          false,
+		"has(variables.role)":                                                             false,
+		"object.spec.containers.all(params, params.name != '')":                           false,
 		"object.spec.containers.exists(c, c.name == ":                                     false,
 	} {
 		conditions := []admissionregistrationv1.MatchCondition{{Name: "a", Expression: "true"}, {Name: "b", Expression: expression}}

@@ -83,24 +83,13 @@ func TestSharedConditionsAnswerOncePerRequest(t *testing.T) {
 // object changes the answer the next policy with the same conditions gets,
 // as if each evaluated its own.
 func TestSharedConditionsFollowTheObject(t *testing.T) {
-	const twoPolicies = `
-apiVersion: policies.doris-admission.io/v1alpha1
-kind: MutatingPolicy
-metadata: {name: first}
-spec:
-  matchConstraints:
-    resourceRules: [{apiGroups: [apps], apiVersions: [v1], operations: [CREATE], resources: [deployments]}]
-  matchConditions:
-    - name: unlabelled
-      expression: "!has(object.metadata.labels) || !('owner' in object.metadata.labels)"
-  mutations:
-    - patchType: JSONPatch
-      jsonPatch:
-        expression: "[JSONPatch{op: 'add', path: '/metadata/labels', value: {'owner': 'first'}}]"
+	// A MutatingPolicy with the same condition as the others, and patch.
+	ifUnlabelled := func(name, patch string) string {
+		return fmt.Sprintf(`
 ---
 apiVersion: policies.doris-admission.io/v1alpha1
 kind: MutatingPolicy
-metadata: {name: second}
+metadata: {name: %s}
 spec:
   matchConstraints:
     resourceRules: [{apiGroups: [apps], apiVersions: [v1], operations: [CREATE], resources: [deployments]}]
@@ -110,8 +99,11 @@ spec:
   mutations:
     - patchType: JSONPatch
       jsonPatch:
-        expression: "[JSONPatch{op: 'add', path: '/metadata/annotations', value: {'second': 'was here'}}]"
-`
+        expression: "%s"
+`, name, patch)
+	}
+	twoPolicies := ifUnlabelled("first", "[JSONPatch{op: 'add', path: '/metadata/labels', value: {'owner': 'first'}}]") +
+		ifUnlabelled("second", "[JSONPatch{op: 'add', path: '/metadata/annotations', value: {'second': 'was here'}}]")
 	e, _ := load(t, twoPolicies)
 	res, err := e.Mutate(context.Background(), request(t, object(t, deployment)))
 	if err != nil {
