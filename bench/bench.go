@@ -68,7 +68,7 @@ type Options struct {
 	Progress io.Writer
 }
 
-// DefaultOptions are the sizes `make bench` runs with: 6 to 21 minutes
+// DefaultOptions are the sizes `make bench` runs with: 6 to 13 minutes
 // on 2 cores.
 func DefaultOptions() Options {
 	return Options{

@@ -14,6 +14,6 @@ policies, and it enforces your own CEL policies cluster-wide too.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCommand(runServe), newMutateCommand(), newValidateCommand(), newPolicyCommand(), newAuditCommand(), newExposeBECommand(), newCertsCommand(), newVersionCommand())
+	root.AddCommand(newServeCommand(runServe), newMutateCommand(), newValidateCommand(), newPolicyCommand(), newAuditCommand(), newExposeBECommand(), newCertsCommand(), newPlaygroundCommand(), newVersionCommand())
 	return root
 }

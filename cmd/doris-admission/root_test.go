@@ -24,7 +24,7 @@ func TestHelpListsOnlyWorkingCommands(t *testing.T) {
 			listed = append(listed, c.Name())
 		}
 	}
-	if diff := cmp.Diff([]string{"audit", "certs", "completion", "expose-be", "mutate", "policy", "serve", "validate", "version"}, listed); diff != "" {
+	if diff := cmp.Diff([]string{"audit", "certs", "completion", "expose-be", "mutate", "playground", "policy", "serve", "validate", "version"}, listed); diff != "" {
 		t.Errorf("commands listed by --help (-want +got):\n%s", diff)
 	}
 	for _, name := range listed {

@@ -72,20 +72,35 @@ func (e *Engine) RequestForObject(obj *unstructured.Unstructured) (*Request, err
 // RequestForUpdate is the UPDATE request that applying obj over old would
 // make, or the CREATE request when old is nil.
 func (e *Engine) RequestForUpdate(obj, old *unstructured.Unstructured) (*Request, error) {
-	gvk := obj.GroupVersionKind()
+	if old == nil {
+		return e.request(admission.Create, obj, obj, nil)
+	}
+	return e.request(admission.Update, obj, obj, old.DeepCopy())
+}
+
+// RequestForDelete is the DELETE request of old: no object, old as the
+// oldObject.
+func (e *Engine) RequestForDelete(old *unstructured.Unstructured) (*Request, error) {
+	return e.request(admission.Delete, old, nil, old.DeepCopy())
+}
+
+// request is operation on the resource of about (the object or, for a
+// DELETE, the old object).
+func (e *Engine) request(operation admission.Operation, about, obj *unstructured.Unstructured, old runtime.Object) (*Request, error) {
+	gvk := about.GroupVersionKind()
 	mapping, err := e.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	if err != nil {
 		return nil, fmt.Errorf("unknown kind %s in apiVersion %s: %w", gvk.Kind, gvk.GroupVersion(), err)
 	}
-	namespace := obj.GetNamespace()
+	namespace := about.GetNamespace()
 	if mapping.Scope.Name() == meta.RESTScopeNameNamespace && namespace == "" {
 		namespace = "default"
 	}
-	operation, oldObject := admission.Create, runtime.Object(nil)
-	if old != nil {
-		operation, oldObject = admission.Update, old.DeepCopy()
+	var object runtime.Object
+	if obj != nil {
+		object = obj.DeepCopy()
 	}
-	attrs := admission.NewAttributesRecord(obj.DeepCopy(), oldObject, gvk, namespace, obj.GetName(),
+	attrs := admission.NewAttributesRecord(object, old, gvk, namespace, about.GetName(),
 		mapping.Resource, "", operation, nil, false, &user.DefaultInfo{})
 	return &Request{Attributes: attrs}, nil
 }

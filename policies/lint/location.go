@@ -68,16 +68,21 @@ func (l location) line(field string) int {
 	if l.src == nil || l.index < 1 || l.index > len(l.src.docs) {
 		return 0
 	}
-	node := l.src.docs[l.index-1]
-	line := node.Line
+	return Node(l.src.docs[l.index-1], field).Line
+}
+
+// Node is the node of field (a path like spec.validations[0].expression) in
+// the document doc, or of the deepest part of it that is there.
+func Node(doc *yaml.Node, field string) *yaml.Node {
+	node := doc
 	for _, part := range splitPath(field) {
-		node = child(node, part)
-		if node == nil {
+		next := child(node, part)
+		if next == nil {
 			break
 		}
-		line = node.Line
+		node = next
 	}
-	return line
+	return node
 }
 
 // splitPath turns a.b[0].c into a, b, 0, c.

@@ -37,8 +37,9 @@ type Outcome struct {
 	// Denials and Warnings are the messages, each naming its policy.
 	Denials, Warnings []string
 	// Mutated is the object after the mutating policies (the resource itself
-	// when none changed it).
+	// when none changed it); Applied names the policies that changed it.
 	Mutated *unstructured.Unstructured
+	Applied []string
 }
 
 // Admit runs e's policies on obj as an apply would: CREATE, or UPDATE over old.
@@ -56,6 +57,7 @@ func Admit(ctx context.Context, e *engine.Engine, obj, old *unstructured.Unstruc
 		return out, nil
 	}
 	out.Warnings = append(out.Warnings, mutated.Warnings...)
+	out.Applied = mutated.Applied
 	if mutated.Object != nil {
 		out.Mutated = mutated.Object
 		if req, err = e.RequestForUpdate(mutated.Object, old); err != nil {
@@ -222,7 +224,7 @@ func (s *Suite) checkGenerated(ctx context.Context, run *suiteRun, file string, 
 	for _, doc := range docs {
 		want = append(want, doc.Object)
 	}
-	diff := documentsDiff(want, generated)
+	diff := DocumentsDiff(want, generated, "want", "got")
 	switch {
 	case update && (err != nil || diff != ""):
 		return s.writeObjects(file, generated...)
@@ -325,12 +327,12 @@ func applyPatch(obj *unstructured.Unstructured, patch []map[string]any) (*unstru
 
 // yamlDiff is a unified diff of two objects as YAML, "" when they are equal.
 func yamlDiff(want, got *unstructured.Unstructured) string {
-	return documentsDiff([]*unstructured.Unstructured{want}, []*unstructured.Unstructured{got})
+	return DocumentsDiff([]*unstructured.Unstructured{want}, []*unstructured.Unstructured{got}, "want", "got")
 }
 
-// documentsDiff is a unified diff of two lists of objects as YAML
-// documents, "" when they are equal.
-func documentsDiff(want, got []*unstructured.Unstructured) string {
+// DocumentsDiff is a unified diff, from wantName to gotName, of two lists
+// of objects as YAML documents; "" when they are equal.
+func DocumentsDiff(want, got []*unstructured.Unstructured, wantName, gotName string) string {
 	a, errA := documentsYAML(want)
 	b, errB := documentsYAML(got)
 	if errA != nil || errB != nil {
@@ -340,7 +342,7 @@ func documentsDiff(want, got []*unstructured.Unstructured) string {
 		return ""
 	}
 	diff, _ := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
-		A: difflib.SplitLines(a), B: difflib.SplitLines(b), FromFile: "want", ToFile: "got", Context: 2,
+		A: difflib.SplitLines(a), B: difflib.SplitLines(b), FromFile: wantName, ToFile: gotName, Context: 2,
 	})
 	return diff
 }

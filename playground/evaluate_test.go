@@ -1,0 +1,83 @@
+package playground
+
+import (
+	"context"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// seedFE is the FE StatefulSet of the seed example, alone.
+func seedFE(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile("../deploy/examples/seed-fe-plain.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, doc := range strings.Split(string(data), "\n---\n") {
+		if strings.Contains(doc, "kind: StatefulSet") {
+			return doc
+		}
+	}
+	t.Fatal("seed-fe-plain.yaml has no StatefulSet")
+	return ""
+}
+
+// TestSeedFEWithTheBuiltins: the built-in policies on the plain FE
+// StatefulSet give the mutated object, its diff with the injected env, and
+// the JSON patch the API server would get.
+func TestSeedFEWithTheBuiltins(t *testing.T) {
+	res, err := Evaluate(context.Background(), Case{Builtins: true, Object: seedFE(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Allowed || len(res.Problems) > 0 {
+		t.Fatalf("allowed %v, problems %v, denials %v", res.Allowed, res.Problems, res.Denials)
+	}
+	if !slices.Contains(res.Applied, "doris-env") {
+		t.Errorf("applied %v, want doris-env among them", res.Applied)
+	}
+	if !strings.Contains(res.Diff, "+") || !strings.Contains(res.Diff, "FE_IPADDRESS") {
+		t.Errorf("the diff does not show the injected FE_IPADDRESS:\n%s", res.Diff)
+	}
+	if !strings.Contains(res.Patch, `"path": "/spec/template/spec/containers/0/env`) {
+		t.Errorf("the JSON patch does not add the env:\n%s", res.Patch)
+	}
+}
+
+const brokenPolicy = `apiVersion: policies.doris-admission.io/v1alpha1
+kind: ValidatingPolicy
+metadata: {name: broken}
+spec:
+  matchConstraints:
+    resourceRules: [{apiGroups: [apps], apiVersions: [v1], operations: [CREATE], resources: [statefulsets]}]
+  validations:
+    - expression: "object.spec.replicas >= 1 && object.spec.nosuchfield == 2"
+    - expression: >
+        object.spec.replicas >= 1 &&
+          object.spec.otherfield == 2
+`
+
+// TestBrokenExpressionsAtTheirPlace: an expression that does not compile is
+// a problem at the line and column of the editor where the compiler points,
+// in a quoted scalar and in a folded block.
+func TestBrokenExpressionsAtTheirPlace(t *testing.T) {
+	res, err := Evaluate(context.Background(), Case{Policies: brokenPolicy, Object: seedFE(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(brokenPolicy, "\n")
+	for _, field := range []string{"nosuchfield", "otherfield"} {
+		line := slices.IndexFunc(lines, func(l string) bool { return strings.Contains(l, field) })
+		column := strings.Index(lines[line], "."+field) + 1
+		i := slices.IndexFunc(res.Problems, func(p Problem) bool { return strings.Contains(p.Message, field) })
+		if i < 0 {
+			t.Fatalf("no problem names %s: %+v", field, res.Problems)
+		}
+		p := res.Problems[i]
+		if p.Editor != EditorPolicies || p.Line != line+1 || p.Column != column || p.Severity != "error" {
+			t.Errorf("the problem with %s is at %s %d:%d (%s), want policies %d:%d:\n%s", field, p.Editor, p.Line, p.Column, p.Severity, line+1, column, p.Message)
+		}
+	}
+}
