@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin/doris-admission
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 
-.PHONY: build test controlplane generate schemas lint helm-lint
+.PHONY: build test controlplane generate schemas lint helm-lint editor editor-check screenshots
 
 ## build: compile the doris-admission server and the doris-admission-agent into bin/.
 build:
@@ -23,14 +23,35 @@ MODULES := . test bench
 
 ## test: unit and e2e tests of every module, and the engine's benchmarks run once each (so they
 ## keep working); builds the control plane and the node first when they are missing, and installs
-## the node's Debian packages (containerd, runc, CNI plugins, ...) when they are.
-test:
+## the node's Debian packages (containerd, runc, CNI plugins, ...) and Chromium (the playground's
+## browser test) when they are. It also checks that the playground's embedded editor bundle is
+## what playground/editor/build.sh makes of its pinned sources.
+test: editor-check
 	bash test/node/install.sh && \
+	bash test/browser/install.sh && \
 	assets=$$(bash test/controlplane/build.sh) && \
 	for module in $(MODULES); do \
 	  (cd $$module && KUBEBUILDER_ASSETS="$$assets" $(GO) test -count=1 -timeout 30m ./...) || exit 1; \
 	done && \
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./policies/...
+
+## editor: bundle the playground's editor (CodeMirror from npm, esbuild from go.mod's tools) into
+## playground/page/editor.js, which the binary embeds; commit the result.
+editor:
+	bash playground/editor/build.sh
+
+## editor-check: fail when playground/page/editor.js is not what build.sh makes.
+editor-check:
+	@cp playground/page/editor.js /tmp/editor-committed.js && bash playground/editor/build.sh && \
+	if ! cmp -s playground/page/editor.js /tmp/editor-committed.js; then \
+	  cp /tmp/editor-committed.js playground/page/editor.js; \
+	  echo "playground/page/editor.js is not what playground/editor/build.sh makes: run make editor and commit it"; exit 1; \
+	fi
+
+## screenshots: run the playground's browser test and keep its screenshots in docs/images/playground.
+screenshots:
+	bash test/browser/install.sh && mkdir -p docs/images/playground && \
+	cd test && PLAYGROUND_SCREENSHOTS=$(CURDIR)/docs/images/playground $(GO) test -count=1 -run TestPlaygroundInTheBrowser ./browser/
 
 ## generate: CRDs (deploy/crds, copied into the Helm chart) and deep-copy functions from policies/api.
 generate:

@@ -11,7 +11,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -201,7 +200,7 @@ func lintPolicies(ctx context.Context, dir string, c Case, in input, res *Result
 			line, _ := in.policyNodes.position(l.Kind()+" "+l.Name(), cost.Field, "", 0)
 			res.Costs = append(res.Costs, Cost{
 				Policy: l.Kind() + " " + l.Name(), Field: cost.Field, Line: line,
-				Cost: formatCost(cost.Max), Limit: formatCost(celconfig.PerCallLimit), Over: cost.Max > celconfig.PerCallLimit,
+				Cost: lint.ReadableCost(cost.Max), Limit: lint.ReadableCost(celconfig.PerCallLimit), Over: cost.Max > celconfig.PerCallLimit,
 			})
 		}
 	}
@@ -214,22 +213,6 @@ func findingMessage(f lint.Finding) string {
 		return f.Message
 	}
 	return f.Message + " (" + f.Suggestion + ")"
-}
-
-// formatCost writes a cost with thousands separators, or "unbounded".
-func formatCost(cost uint64) string {
-	if cost == math.MaxUint64 {
-		return "unbounded"
-	}
-	digits := fmt.Sprint(cost)
-	var b strings.Builder
-	for i, d := range digits {
-		if i > 0 && (len(digits)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(d)
-	}
-	return b.String()
 }
 
 // exportPolicies puts what policy export makes of the policies in res.

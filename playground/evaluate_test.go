@@ -81,3 +81,34 @@ func TestBrokenExpressionsAtTheirPlace(t *testing.T) {
 		}
 	}
 }
+
+// TestDelete: a DELETE is validated on the old object, and needs one.
+func TestDelete(t *testing.T) {
+	const protect = `apiVersion: policies.doris-admission.io/v1alpha1
+kind: ValidatingPolicy
+metadata: {name: keep-protected}
+spec:
+  matchConstraints:
+    resourceRules: [{apiGroups: [""], apiVersions: [v1], operations: [DELETE], resources: [configmaps]}]
+  validations:
+    - expression: "oldObject.metadata.?labels[?'protected'].orValue('') != 'true'"
+      message: protected ConfigMaps stay
+`
+	const old = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: conf, namespace: shop, labels: {protected: 'true'}}\n"
+	res, err := Evaluate(context.Background(), Case{Policies: protect, Operation: "DELETE", OldObject: old})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Allowed || len(res.Denials) != 1 || !strings.Contains(res.Denials[0], "protected ConfigMaps stay") {
+		t.Errorf("the DELETE of a protected ConfigMap: allowed %v, denials %v, problems %v", res.Allowed, res.Denials, res.Problems)
+	}
+	res, err = Evaluate(context.Background(), Case{Policies: protect, Operation: "DELETE", Object: old})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(res.Problems, func(p Problem) bool {
+		return p.Editor == EditorOldObject && strings.Contains(p.Message, "needs the old object")
+	}) {
+		t.Errorf("a DELETE without the old object: problems %v", res.Problems)
+	}
+}

@@ -2,8 +2,15 @@
 // (debounced) and shows the answer. Nothing is evaluated here.
 "use strict";
 
-const fields = ["policies", "object", "oldObject", "params", "namespaceLabels"];
+const editorNames = ["policies", "object", "oldObject", "params"];
 const $ = (id) => document.getElementById(id);
+// The editors, by name; the namespace labels are a plain input.
+const editors = {};
+for (const name of editorNames) {
+  editors[name] = window.PlaygroundEditor.create($(name), { label: $(name + "-label").textContent, onChange: scheduleEvaluation });
+}
+const valueOf = (name) => (editors[name] ? editors[name].value : $(name).value);
+const fields = [...editorNames, "namespaceLabels"];
 let pending = null;
 let sequence = 0;
 
@@ -15,12 +22,12 @@ function currentCase() {
     if (key.trim() !== "") labels[key.trim()] = value.join("=").trim();
   }
   return {
-    policies: $("policies").value,
+    policies: valueOf("policies"),
     builtins: $("builtins").checked,
     operation: $("operation").value,
-    object: $("object").value,
-    oldObject: $("oldObject").value,
-    params: $("params").value,
+    object: valueOf("object"),
+    oldObject: valueOf("oldObject"),
+    params: valueOf("params"),
     namespaceLabels: labels,
   };
 }
@@ -28,7 +35,7 @@ function currentCase() {
 // The address holds the case as base64url JSON, so it can be shared.
 function saveToAddress() {
   const state = {};
-  for (const f of fields) state[f] = $(f).value;
+  for (const f of fields) state[f] = valueOf(f);
   state.builtins = $("builtins").checked;
   state.operation = $("operation").value;
   const bytes = new TextEncoder().encode(JSON.stringify(state));
@@ -45,7 +52,8 @@ function loadFromAddress() {
     const binary = atob(match[1].replaceAll("-", "+").replaceAll("_", "/"));
     const bytes = Uint8Array.from(binary, (c) => c.charCodeAt(0));
     const state = JSON.parse(new TextDecoder().decode(bytes));
-    for (const f of fields) $(f).value = state[f] || "";
+    for (const f of editorNames) editors[f].value = state[f] || "";
+    $("namespaceLabels").value = state.namespaceLabels || "";
     $("builtins").checked = !!state.builtins;
     $("operation").value = state.operation || "CREATE";
     return true;
@@ -98,9 +106,10 @@ function show(res) {
   costs.replaceChildren(...res.costs.map((c) => row([c.policy, c.field, String(c.line), (c.over ? "⚠ over the limit: " : "") + c.cost, c.limit], c.over)));
   $("export").textContent = res.export || "(nothing exported)";
   $("not-exported").replaceChildren(...res.notExported.map((n) => item(n)));
-  for (const editor of ["policies", "object", "oldObject", "params"]) {
+  for (const editor of editorNames) {
     const found = res.problems.filter((p) => p.editor === editor);
-    $(editor).setAttribute("aria-invalid", found.some((p) => p.severity === "error") ? "true" : "false");
+    $(editor).classList.toggle("invalid", found.some((p) => p.severity === "error"));
+    editors[editor].setProblems(found);
     $(editor + "-problems").replaceChildren(...found.map((p) => problemItem(editor, p)));
   }
 }
@@ -114,19 +123,9 @@ function problemItem(editor, p) {
   button.type = "button";
   button.className = "goto";
   button.textContent = (p.severity === "error" ? "✖ error" : "⚠ " + p.severity) + (place ? " at " + place : "");
-  button.addEventListener("click", () => moveTo($(editor), p.line, p.column));
+  button.addEventListener("click", () => editors[editor].focusAt(p.line, p.column));
   li.append(button, document.createTextNode(": " + [p.policy, p.field, p.message].filter(Boolean).join(": ")));
   return li;
-}
-
-function moveTo(textarea, line, column) {
-  if (!line) return textarea.focus();
-  const lines = textarea.value.split("\n");
-  let offset = 0;
-  for (let i = 0; i < line - 1 && i < lines.length; i++) offset += lines[i].length + 1;
-  offset += Math.max(0, (column || 1) - 1);
-  textarea.focus();
-  textarea.setSelectionRange(offset, offset + 1);
 }
 
 function paragraph(text) {
@@ -162,9 +161,8 @@ function row(cells, over) {
 async function loadBuiltins() {
   const response = await fetch("api/builtins");
   const answer = await response.json();
-  const editor = $("policies");
+  const editor = editors.policies;
   editor.value = answer.policies + (editor.value.trim() ? "---\n" + editor.value : "");
-  scheduleEvaluation();
 }
 
 async function save(event) {
@@ -185,7 +183,7 @@ async function copyLink() {
   }
 }
 
-for (const f of fields) $(f).addEventListener("input", scheduleEvaluation);
+$("namespaceLabels").addEventListener("input", scheduleEvaluation);
 $("builtins").addEventListener("change", scheduleEvaluation);
 $("operation").addEventListener("change", scheduleEvaluation);
 $("load-builtins").addEventListener("click", loadBuiltins);

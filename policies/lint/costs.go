@@ -22,12 +22,13 @@ func WriteCosts(out io.Writer, costs []Cost) {
 			verdict = "over the limit on the largest objects; such an object fails the expression per failurePolicy"
 		}
 		fmt.Fprintf(out, "cost: %s: highest estimate %s (%s, on the largest %s its schema allows), limit %s per expression: %s\n",
-			c.Policy, readableCost(c.Max), c.Field, c.Kind, compile.FormatCost(celconfig.PerCallLimit), verdict)
+			c.Policy, ReadableCost(c.Max), c.Field, c.Kind, compile.FormatCost(celconfig.PerCallLimit), verdict)
 	}
 }
 
-// readableCost writes large estimates in powers of ten.
-func readableCost(cost uint64) string {
+// ReadableCost writes a cost with thousands separators, large estimates in
+// powers of ten, and "unbounded" when there is no bound.
+func ReadableCost(cost uint64) string {
 	if cost != math.MaxUint64 && cost >= 1e12 {
 		return "about 10^" + strconv.Itoa(int(math.Log10(float64(cost))))
 	}
