@@ -84,10 +84,12 @@ type Cost struct {
 type Result struct {
 	// Allowed tells whether the API server would admit the request.
 	Allowed bool `json:"allowed"`
-	// Denials and Warnings name their policies; Applied are the mutating
-	// policies that changed the object.
+	// Denials, Warnings and Audited (the failures that go to the audit
+	// log) name their policies; Applied are the mutating policies that
+	// changed the object.
 	Denials  []string `json:"denials"`
 	Warnings []string `json:"warnings"`
+	Audited  []string `json:"audited"`
 	Applied  []string `json:"applied"`
 	// Mutated is the object after the mutating policies, Diff a unified
 	// diff from the object to it and Patch the JSON patch the API server
@@ -114,7 +116,7 @@ func Evaluate(ctx context.Context, c Case) (*Result, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	res := &Result{Problems: []Problem{}, Costs: []Cost{}, NotExported: []string{}, Denials: []string{}, Warnings: []string{}, Applied: []string{}}
+	res := &Result{Problems: []Problem{}, Costs: []Cost{}, NotExported: []string{}, Denials: []string{}, Warnings: []string{}, Audited: []string{}, Applied: []string{}}
 	in := readCase(c, res)
 	if err := lintPolicies(ctx, dir, c, in, res); err != nil {
 		return nil, err
@@ -289,7 +291,7 @@ func mutateAndValidate(ctx context.Context, eng *engine.Engine, obj, old *unstru
 		return nil
 	}
 	res.Allowed, res.Denials, res.Warnings = out.Allowed, append(res.Denials, out.Denials...), append(res.Warnings, out.Warnings...)
-	res.Applied = append(res.Applied, out.Applied...)
+	res.Applied, res.Audited = append(res.Applied, out.Applied...), append(res.Audited, out.Audited...)
 	if out.Mutated == nil || out.Mutated == obj {
 		return nil
 	}
@@ -317,6 +319,9 @@ func deny(ctx context.Context, eng *engine.Engine, old *unstructured.Unstructure
 	}
 	for _, v := range validated.Warned {
 		res.Warnings = append(res.Warnings, v.String())
+	}
+	for _, v := range validated.Audited {
+		res.Audited = append(res.Audited, v.String())
 	}
 	return nil
 }

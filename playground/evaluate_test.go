@@ -112,3 +112,26 @@ spec:
 		t.Errorf("a DELETE without the old object: problems %v", res.Problems)
 	}
 }
+
+// TestAuditResults: a validation whose action is Audit shows as an audit
+// failure, neither denied nor warned.
+func TestAuditResults(t *testing.T) {
+	const audited = `apiVersion: policies.doris-admission.io/v1alpha1
+kind: ValidatingPolicy
+metadata: {name: note-replicas}
+spec:
+  validationActions: [Audit]
+  matchConstraints:
+    resourceRules: [{apiGroups: [apps], apiVersions: [v1], operations: [CREATE], resources: [statefulsets]}]
+  validations:
+    - expression: object.spec.replicas >= 3
+      message: fewer than 3 replicas
+`
+	res, err := Evaluate(context.Background(), Case{Policies: audited, Object: seedFE(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Allowed || len(res.Warnings) > 0 || len(res.Audited) != 1 || !strings.Contains(res.Audited[0], "fewer than 3 replicas (policy note-replicas)") {
+		t.Errorf("allowed %v, warnings %v, audited %v", res.Allowed, res.Warnings, res.Audited)
+	}
+}

@@ -89,7 +89,7 @@ async function evaluate() {
 
 function show(res) {
   const denied = res.denials.length > 0;
-  $("status").textContent = (res.allowed ? "Allowed" : "Denied") + ": " + res.problems.length + " problems, " + res.denials.length + " denials, " + res.warnings.length + " warnings.";
+  $("status").textContent = (res.allowed ? "Allowed" : "Denied") + ": " + res.problems.length + " problems, " + res.denials.length + " denials, " + res.warnings.length + " warnings, " + res.audited.length + " audit failures.";
   const decision = $("decision");
   decision.replaceChildren();
   const verdict = document.createElement("p");
@@ -97,8 +97,8 @@ function show(res) {
   verdict.textContent = res.allowed ? "✔ Allowed" : "✖ Denied";
   decision.append(verdict);
   if (res.applied.length) decision.append(paragraph("Changed by: " + res.applied.join(", ")));
-  decision.append(list("Denial", res.denials, "denied"), list("Warning", res.warnings, "warned"));
-  if (!denied && !res.warnings.length) decision.append(paragraph("No validation failed."));
+  decision.append(list("Denial", res.denials, "denied"), list("Warning", res.warnings, "warned"), list("Audit (to the audit log)", res.audited, "audited"));
+  if (!denied && !res.warnings.length && !res.audited.length) decision.append(paragraph("No validation failed."));
   $("diff").textContent = res.diff || "(no policy changed the object)";
   $("patch").textContent = res.patch || "(none)";
   $("mutated").textContent = res.mutated || "(unchanged)";

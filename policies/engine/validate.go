@@ -40,6 +40,9 @@ type ValidateResult struct {
 	Denied []Violation
 	// Warned are the failures of policies whose actions include Warn.
 	Warned []Violation
+	// Audited are the failures of policies whose actions include Audit:
+	// they go to the request's audit event, not to the client.
+	Audited []Violation
 	// AuditAnnotations are the annotations for the request's audit event.
 	AuditAnnotations map[string]string
 }
@@ -81,6 +84,7 @@ func (e *Engine) Validate(ctx context.Context, req *Request) (*ValidateResult, e
 			case admissionregistrationv1.Warn:
 				result.Warned = append(result.Warned, violations...)
 			case admissionregistrationv1.Audit:
+				result.Audited = append(result.Audited, violations...)
 				for _, v := range violations {
 					audited = append(audited, auditFailure{Message: v.Message, Policy: c.Name(), ValidationActions: c.Actions})
 				}

@@ -34,8 +34,9 @@ func (r Result) Passed() bool { return len(r.Failures) == 0 }
 // would see it: mutations first, then validation of the mutated object.
 type Outcome struct {
 	Allowed bool
-	// Denials and Warnings are the messages, each naming its policy.
-	Denials, Warnings []string
+	// Denials and Warnings are the messages, each naming its policy;
+	// Audited those of the policies whose failures go to the audit log.
+	Denials, Warnings, Audited []string
 	// Mutated is the object after the mutating policies (the resource itself
 	// when none changed it); Applied names the policies that changed it.
 	Mutated *unstructured.Unstructured
@@ -74,6 +75,9 @@ func Admit(ctx context.Context, e *engine.Engine, obj, old *unstructured.Unstruc
 	}
 	for _, v := range validated.Warned {
 		out.Warnings = append(out.Warnings, v.String())
+	}
+	for _, v := range validated.Audited {
+		out.Audited = append(out.Audited, v.String())
 	}
 	return out, nil
 }
