@@ -104,6 +104,13 @@ func TestPlaygroundInTheBrowser(t *testing.T) {
 	}
 	shot("2-broken-expression")
 
+	// Every text on the page, the editors' highlighting and gutters, the
+	// verdicts and the problems included, has a contrast of at least 4.5:1
+	// against what is behind it (WCAG AA).
+	if low := value(t, ctx, chromedp.Evaluate[[]string](lowContrast)); len(low) > 0 {
+		t.Errorf("text below a 4.5:1 contrast:\n%s", strings.Join(low, "\n"))
+	}
+
 	// Keyboard only: Tab leaves an editor (it does not trap the focus), and
 	// Enter on the problem's text puts the cursor at the error.
 	run(t, ctx, "leaving the editor with Tab, going to the error with Enter",
@@ -253,3 +260,27 @@ func seedFE(t *testing.T, file string) string {
 	t.Fatalf("%s has no StatefulSet", file)
 	return ""
 }
+
+// lowContrast lists the elements with text whose colour has less than a
+// 4.5:1 contrast with the first opaque background behind them.
+const lowContrast = `(() => {
+  const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+    .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const background = (el) => {
+    for (; el; el = el.parentElement) {
+      const c = rgb(getComputedStyle(el).backgroundColor);
+      if (c.length === 3 || c[3] > 0) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const low = [];
+  for (const el of document.querySelectorAll("body *")) {
+    const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim() !== "");
+    if (!own || el.offsetParent === null) continue;
+    const [a, b] = [lum(rgb(getComputedStyle(el).color)), lum(background(el))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < 4.5) low.push(el.tagName + "." + el.className + " " + JSON.stringify(el.textContent.slice(0, 30)) + ": " + ratio.toFixed(2));
+  }
+  return low.slice(0, 20);
+})()`
