@@ -122,10 +122,11 @@ func Evaluate(ctx context.Context, c Case) (*Result, error) {
 		return nil, err
 	}
 	exportPolicies(in.policies, res)
-	if in.object == nil && in.oldObject == nil {
-		return res, nil
+	eng, err := load(c, in, res)
+	if err != nil || in.object == nil && in.oldObject == nil {
+		return res, err
 	}
-	return res, admit(ctx, c, in, res)
+	return res, admit(ctx, eng, c, in, res)
 }
 
 // input is the case's documents, read.
@@ -171,8 +172,7 @@ func singleObject(editor, text string, res *Result) *unstructured.Unstructured {
 }
 
 // lintPolicies runs policy lint on the policies, tried on the object, and
-// turns its findings and the engine's cost estimates into problems and
-// costs at their places in the policies editor.
+// turns its findings into problems at their places in the policies editor.
 func lintPolicies(ctx context.Context, dir string, c Case, in input, res *Result) error {
 	if len(in.policies) == 0 {
 		return nil
@@ -196,15 +196,6 @@ func lintPolicies(ctx context.Context, dir string, c Case, in input, res *Result
 	for _, f := range report.Findings {
 		line, column := in.policyNodes.position(f.Policy, f.Field, f.Message, f.Line)
 		res.problem(&Problem{Editor: EditorPolicies, Line: line, Column: column, Severity: string(f.Severity), Policy: f.Policy, Field: f.Field, Message: findingMessage(f)})
-	}
-	for _, l := range engine.NewEngine(source.Offline(nil)).Load(in.policies) {
-		for _, cost := range l.Costs {
-			line, _ := in.policyNodes.position(l.Kind()+" "+l.Name(), cost.Field, "", 0)
-			res.Costs = append(res.Costs, Cost{
-				Policy: l.Kind() + " " + l.Name(), Field: cost.Field, Line: line,
-				Cost: lint.ReadableCost(cost.Max), Limit: lint.ReadableCost(celconfig.PerCallLimit), Over: cost.Max > celconfig.PerCallLimit,
-			})
-		}
 	}
 	return nil
 }
@@ -238,18 +229,19 @@ func exportPolicies(list []policies.Policy, res *Result) {
 	res.Export = out.String()
 }
 
-// admit runs the request through the engine: mutation, then validation of
-// the mutated object, as the API server would.
-func admit(ctx context.Context, c Case, in input, res *Result) error {
-	var loaded []policies.Policy
+// load is an engine with the policies (and the built-in ones, if asked
+// for) that sees the params and the object as the cluster's; the cost
+// estimates of the Policies editor's expressions go to res.
+func load(c Case, in input, res *Result) (*engine.Engine, error) {
+	var all []policies.Policy
 	if c.Builtins {
 		builtins, err := builtin.Builtin(builtin.DefaultNamespace, nil)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		loaded = append(loaded, builtins...)
+		all = append(all, builtins...)
 	}
-	loaded = append(loaded, in.policies...)
+	all = append(all, in.policies...)
 	cluster := append([]policies.Document(nil), in.params...)
 	for _, obj := range []*unstructured.Unstructured{in.object, in.oldObject} {
 		if obj != nil {
@@ -259,10 +251,27 @@ func admit(ctx context.Context, c Case, in input, res *Result) error {
 	}
 	cluster = append(cluster, source.NamespacesFor(cluster, c.NamespaceLabels)...)
 	eng := engine.NewEngine(source.Offline(cluster))
-	eng.Load(loaded)
+	for _, l := range eng.Load(all) {
+		if l.Origin == policies.OriginBuiltin {
+			continue
+		}
+		for _, cost := range l.Costs {
+			line, _ := in.policyNodes.position(l.Kind()+" "+l.Name(), cost.Field, "", 0)
+			res.Costs = append(res.Costs, Cost{
+				Policy: l.Kind() + " " + l.Name(), Field: cost.Field, Line: line,
+				Cost: lint.ReadableCost(cost.Max), Limit: lint.ReadableCost(celconfig.PerCallLimit), Over: cost.Max > celconfig.PerCallLimit,
+			})
+		}
+	}
 	for _, doc := range in.params {
 		eng.Admitted(doc.Object, 0)
 	}
+	return eng, nil
+}
+
+// admit runs the request through eng: mutation, then validation of the
+// mutated object, as the API server would.
+func admit(ctx context.Context, eng *engine.Engine, c Case, in input, res *Result) error {
 	operation := strings.ToUpper(c.Operation)
 	switch {
 	case operation == "DELETE":
