@@ -133,6 +133,9 @@ func Evaluate(ctx context.Context, c Case) (*Result, error) {
 type input struct {
 	policies          []policies.Policy
 	policyNodes       *documentNodes
+	// readable is the policies editor's text with what YAML cannot parse
+	// blanked: what lint reads.
+	readable string
 	object, oldObject *unstructured.Unstructured
 	params            []policies.Document
 }
@@ -140,13 +143,14 @@ type input struct {
 // readCase reads the documents of c; what cannot be read is a problem.
 func readCase(c Case, res *Result) input {
 	var in input
-	in.policyNodes = parseNodes(c.Policies)
+	in.readable = readableOnly(c.Policies)
+	in.policyNodes = parseNodes(in.readable)
 	docs, err := policies.DecodeStream(EditorPolicies, strings.NewReader(c.Policies))
-	res.problem(documentProblem(EditorPolicies, c.Policies, err))
+	res.Problems = append(res.Problems, documentProblems(EditorPolicies, c.Policies, err)...)
 	for _, doc := range docs {
 		p, err := policies.PolicyFromDocument(doc)
 		if err != nil {
-			res.problem(documentProblem(EditorPolicies, c.Policies, err))
+			res.Problems = append(res.Problems, documentProblems(EditorPolicies, c.Policies, err)...)
 			continue
 		}
 		in.policies = append(in.policies, p)
@@ -154,14 +158,14 @@ func readCase(c Case, res *Result) input {
 	in.object = singleObject(EditorObject, c.Object, res)
 	in.oldObject = singleObject(EditorOldObject, c.OldObject, res)
 	in.params, err = policies.DecodeStream(EditorParams, strings.NewReader(c.Params))
-	res.problem(documentProblem(EditorParams, c.Params, err))
+	res.Problems = append(res.Problems, documentProblems(EditorParams, c.Params, err)...)
 	return in
 }
 
 // singleObject reads the one object of an editor, nil when it is empty.
 func singleObject(editor, text string, res *Result) *unstructured.Unstructured {
 	docs, err := policies.DecodeStream(editor, strings.NewReader(text))
-	res.problem(documentProblem(editor, text, err))
+	res.Problems = append(res.Problems, documentProblems(editor, text, err)...)
 	if len(docs) > 1 {
 		res.problem(&Problem{Editor: editor, Line: documentLine(text, 2), Severity: "error", Message: fmt.Sprintf("%d documents: the resource is one object", len(docs))})
 	}
@@ -178,7 +182,7 @@ func lintPolicies(ctx context.Context, dir string, c Case, in input, res *Result
 		return nil
 	}
 	file := filepath.Join(dir, "policies.yaml")
-	if err := os.WriteFile(file, []byte(c.Policies), 0o600); err != nil {
+	if err := os.WriteFile(file, []byte(in.readable), 0o600); err != nil {
 		return err
 	}
 	var resources []string
@@ -191,7 +195,10 @@ func lintPolicies(ctx context.Context, dir string, c Case, in input, res *Result
 	}
 	report, err := lint.Lint(ctx, file, resources)
 	if report == nil {
-		return err
+		// A document YAML cannot parse stops lint; it is a problem already.
+		message := strings.ReplaceAll(err.Error(), file+": ", "")
+		res.problem(&Problem{Editor: EditorPolicies, Severity: "warning", Message: "policy lint did not run: " + message})
+		return nil
 	}
 	for _, f := range report.Findings {
 		line, column := in.policyNodes.position(f.Policy, f.Field, f.Message, f.Line)

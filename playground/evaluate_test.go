@@ -135,3 +135,25 @@ spec:
 		t.Errorf("allowed %v, warnings %v, audited %v", res.Allowed, res.Warnings, res.Audited)
 	}
 }
+
+// TestUnreadableDocuments: each document that cannot be read is a problem
+// on its own line, and the others are still evaluated.
+func TestUnreadableDocuments(t *testing.T) {
+	policies := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: not-a-policy}\n---\n# a comment\nkind: [broken\n---\n" + brokenPolicy
+	res, err := Evaluate(context.Background(), Case{Policies: policies, Object: seedFE(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []int
+	for _, p := range res.Problems {
+		if p.Editor == EditorPolicies && p.Field == "" {
+			lines = append(lines, p.Line)
+		}
+	}
+	if !slices.Equal(lines, []int{6, 1}) && !slices.Equal(lines, []int{1, 6}) {
+		t.Errorf("problems of the unreadable documents on lines %v, want 1 (not a policy) and 6 (broken YAML): %+v", lines, res.Problems)
+	}
+	if !slices.ContainsFunc(res.Problems, func(p Problem) bool { return strings.Contains(p.Message, "nosuchfield") }) {
+		t.Errorf("the readable policy after them was not checked: %+v", res.Problems)
+	}
+}

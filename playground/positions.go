@@ -118,13 +118,20 @@ func (d *documentNodes) from(node *yaml.Node) []rune {
 	return d.text[offset:]
 }
 
-// documentProblem turns an error of reading an editor's documents into a
-// problem on the line of the document it is about; nil for nil.
-func documentProblem(editor, text string, err error) *Problem {
+// documentProblems turns an error of reading an editor's documents into a
+// problem per document it is about, on that document's line.
+func documentProblems(editor, text string, err error) []Problem {
 	if err == nil {
 		return nil
 	}
-	p := &Problem{Editor: editor, Severity: "error", Message: err.Error()}
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []Problem
+		for _, e := range joined.Unwrap() {
+			out = append(out, documentProblems(editor, text, e)...)
+		}
+		return out
+	}
+	p := Problem{Editor: editor, Severity: "error", Message: err.Error()}
 	var derr *policies.DocumentError
 	if errors.As(err, &derr) {
 		p.Line = documentLine(text, derr.Index)
@@ -134,7 +141,7 @@ func documentProblem(editor, text string, err error) *Problem {
 			p.Line += n - 1
 		}
 	}
-	return p
+	return []Problem{p}
 }
 
 // yamlLine finds the line a YAML parser's message gives within a document.
@@ -144,19 +151,47 @@ var yamlLine = regexp.MustCompile(`line (\d+):`)
 // document of text, as policies.DecodeStream counts them.
 func documentLine(text string, index int) int {
 	lines := strings.Split(text, "\n")
-	seen, start := 0, 0
-	for i := 0; i <= len(lines); i++ {
-		if i < len(lines) && !isSeparator(lines[i]) {
-			continue
-		}
-		if hasContent(lines[start:i]) {
+	seen := 0
+	for start, end := range documents(lines) {
+		if hasContent(lines[start:end]) {
 			if seen++; seen == index {
-				return firstContentLine(lines, start, i) + 1
+				return start + 1
 			}
 		}
-		start = i + 1
 	}
 	return 1
+}
+
+// documents yields the first line and the end of each document of lines.
+func documents(lines []string) func(yield func(int, int) bool) {
+	return func(yield func(int, int) bool) {
+		start := 0
+		for i := 0; i <= len(lines); i++ {
+			if i < len(lines) && !isSeparator(lines[i]) {
+				continue
+			}
+			if !yield(start, i) {
+				return
+			}
+			start = i + 1
+		}
+	}
+}
+
+// readableOnly is text with the lines of every document YAML cannot parse
+// blanked, so lint and the positions see the other documents at the lines
+// they have in the editor.
+func readableOnly(text string) string {
+	lines := strings.Split(text, "\n")
+	for start, end := range documents(lines) {
+		var node yaml.Node
+		if yaml.Unmarshal([]byte(strings.Join(lines[start:end], "\n")), &node) != nil {
+			for i := start; i < end; i++ {
+				lines[i] = ""
+			}
+		}
+	}
+	return strings.Join(lines, "\n")
 }
 
 func isSeparator(line string) bool {
@@ -170,13 +205,4 @@ func hasContent(lines []string) bool {
 		}
 	}
 	return false
-}
-
-func firstContentLine(lines []string, from, to int) int {
-	for i := from; i < to; i++ {
-		if t := strings.TrimSpace(lines[i]); t != "" && !strings.HasPrefix(t, "#") {
-			return i
-		}
-	}
-	return from
 }
