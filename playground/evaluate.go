@@ -131,11 +131,11 @@ func Evaluate(ctx context.Context, c Case) (*Result, error) {
 
 // input is the case's documents, read.
 type input struct {
-	policies          []policies.Policy
-	policyNodes       *documentNodes
+	policies    []policies.Policy
+	policyNodes *documentNodes
 	// readable is the policies editor's text with what YAML cannot parse
 	// blanked: what lint reads.
-	readable string
+	readable          string
 	object, oldObject *unstructured.Unstructured
 	params            []policies.Document
 }
