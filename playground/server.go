@@ -24,9 +24,13 @@ var page embed.FS
 type Options struct {
 	// SuitesDir is where saved cases go, one folder each.
 	SuitesDir string
-	// Timeout bounds one evaluation, and the wait for the one before it.
+	// Timeout bounds one evaluation, and the wait for the one before it;
+	// DefaultTimeout when 0.
 	Timeout time.Duration
 }
+
+// DefaultTimeout is how long a case may take when Options say nothing.
+const DefaultTimeout = 10 * time.Second
 
 // maxCaseBytes bounds what the page may send: policies and objects are
 // kilobytes; megabytes are a mistake (or an attack on the page's server).
@@ -39,6 +43,9 @@ const maxCaseBytes = 1 << 20
 //	GET  /api/builtins   the built-in policies' YAML, to load into the editor
 //	POST /api/save       {"name": ..., "case": Case}: the case saved as a policy test suite
 func NewHandler(opts Options) http.Handler {
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
 	s := &server{opts: opts, slot: make(chan struct{}, 1)}
 	files, _ := fs.Sub(page, "page")
 	mux := http.NewServeMux()

@@ -19,7 +19,7 @@ import (
 func newPlaygroundCommand() *cobra.Command {
 	var address string
 	var port int
-	opts := playground.Options{Timeout: 10 * time.Second}
+	opts := playground.Options{Timeout: playground.DefaultTimeout}
 	cmd := &cobra.Command{
 		Use:   "playground",
 		Short: "Write policies in the browser and see what the engine does, as you type",
