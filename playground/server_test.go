@@ -76,6 +76,7 @@ func TestOneEvaluationAtATime(t *testing.T) {
 		t.Errorf("with the slot taken: %v", err)
 	}
 	<-s.slot
+	s.opts.Timeout = time.Minute
 	if _, err := s.run(context.Background(), Case{}); err != nil {
 		t.Errorf("with the slot free: %v", err)
 	}
