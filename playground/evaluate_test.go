@@ -2,6 +2,7 @@ package playground
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -116,17 +117,7 @@ spec:
 // TestAuditResults: a validation whose action is Audit shows as an audit
 // failure, neither denied nor warned.
 func TestAuditResults(t *testing.T) {
-	const audited = `apiVersion: policies.doris-admission.io/v1alpha1
-kind: ValidatingPolicy
-metadata: {name: note-replicas}
-spec:
-  validationActions: [Audit]
-  matchConstraints:
-    resourceRules: [{apiGroups: [apps], apiVersions: [v1], operations: [CREATE], resources: [statefulsets]}]
-  validations:
-    - expression: object.spec.replicas >= 3
-      message: fewer than 3 replicas
-`
+	audited := replicasPolicy("note-replicas", "Audit", 3)
 	res, err := Evaluate(context.Background(), Case{Policies: audited, Object: seedFE(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -156,4 +147,20 @@ func TestUnreadableDocuments(t *testing.T) {
 	if !slices.ContainsFunc(res.Problems, func(p Problem) bool { return strings.Contains(p.Message, "nosuchfield") }) {
 		t.Errorf("the readable policy after them was not checked: %+v", res.Problems)
 	}
+}
+
+// replicasPolicy is a ValidatingPolicy named name, with action, that fails
+// a StatefulSet CREATE with fewer than min replicas.
+func replicasPolicy(name, action string, min int) string {
+	return fmt.Sprintf(`apiVersion: policies.doris-admission.io/v1alpha1
+kind: ValidatingPolicy
+metadata: {name: %s}
+spec:
+  validationActions: [%s]
+  matchConstraints:
+    resourceRules: [{apiGroups: [apps], apiVersions: [v1], operations: [CREATE], resources: [statefulsets]}]
+  validations:
+    - expression: object.spec.replicas >= %d
+      message: fewer than %d replicas
+`, name, action, min, min)
 }

@@ -87,17 +87,7 @@ func TestOneEvaluationAtATime(t *testing.T) {
 func TestSavedSuitePasses(t *testing.T) {
 	dir := t.TempDir()
 	h := NewHandler(Options{Timeout: time.Minute, SuitesDir: dir})
-	c := Case{Builtins: true, Object: seedFE(t), Policies: `apiVersion: policies.doris-admission.io/v1alpha1
-kind: ValidatingPolicy
-metadata: {name: warn-few-replicas}
-spec:
-  validationActions: [Warn]
-  matchConstraints:
-    resourceRules: [{apiGroups: [apps], apiVersions: [v1], operations: [CREATE], resources: [statefulsets]}]
-  validations:
-    - expression: object.spec.replicas >= 5
-      message: fewer than 5 replicas
-`}
+	c := Case{Builtins: true, Object: seedFE(t), Policies: replicasPolicy("warn-few-replicas", "Warn", 5)}
 	var answer map[string]string
 	if code := post(t, h, "/api/save", saveRequest{Name: "seed-fe", Case: c}, &answer); code != http.StatusOK {
 		t.Fatalf("save answered %d: %v", code, answer)
